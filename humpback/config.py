@@ -1,0 +1,214 @@
+"""The one typed loader for params.yaml.
+
+Every section of params.yaml is a dataclass below, named like the stage that reads it. The loader
+rejects unknown keys, missing keys, wrong types and out-of-range values with a one-line message that
+names the key, so a typo fails in a second instead of after an hour of training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+
+from humpback.errors import HumpbackError
+
+
+class ParamsError(HumpbackError):
+    """A params.yaml problem; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    model: str  # "smollm2" (embedded, offline), a local folder, or a Hugging Face hub id
+    dtype: Literal["bfloat16", "float16", "float32"]
+    trust_remote_code: bool
+
+
+@dataclass(frozen=True)
+class SeedParams:
+    source: str  # a .jsonl file, or "hf:<dataset id>" for the Hugging Face hub
+    format: Literal["pairs", "oasst1"]  # oasst1: the paper's selection from Open Assistant rows
+    hf_split: str
+    language: str  # oasst1 only
+    eval_fraction: float
+    max_pairs: Optional[int]
+
+    def __post_init__(self):
+        _require(0 < self.eval_fraction < 1, "eval_fraction", "must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class CorpusParams:
+    sources: list[str]  # "pydoc", files/folders (.txt .md .jsonl .parquet), or "hf:<dataset id>"
+    text_field: str  # the text column of jsonl, parquet and hub sources
+    min_chars: int
+    max_chars: int
+    split_long: bool  # cut sections over max_chars at paragraph breaks instead of dropping them
+    max_segments: Optional[int]
+
+    def __post_init__(self):
+        _require(self.sources, "sources", "must name at least one source")
+        _require(0 < self.min_chars <= self.max_chars, "min_chars",
+                 "must be positive and at most max_chars")
+
+
+@dataclass(frozen=True)
+class PromptParams:
+    backward: str  # template file: a text y -> the instruction x it answers
+    score: str  # template file: the 5-point rubric, rubric first so engines can cache it
+    seed_tag: str  # appended to seed instructions (the paper's source tags)
+    augmented_tag: str  # appended to curated instructions
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    method: Literal["lora", "full"]
+    steps: int
+    batch_size: int
+    micro_batch_size: int
+    learning_rate: float
+    final_lr_fraction: float  # linear decay to this fraction of the start (paper: 1e-5 -> 9e-6)
+    weight_decay: float
+    dropout: float
+    max_length: int
+    lora_r: int
+    lora_alpha: int
+    lora_target_modules: list[str]
+
+    def __post_init__(self):
+        _require(self.steps > 0, "steps", "must be positive")
+        _require(0 < self.micro_batch_size <= self.batch_size
+                 and self.batch_size % self.micro_batch_size == 0,
+                 "micro_batch_size", "must divide batch_size")
+        _require(0 <= self.final_lr_fraction <= 1, "final_lr_fraction", "must be in [0, 1]")
+        _require(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ScoreParams:
+    mode: Literal["logprob", "generate"]
+    batch_size: int
+    max_new_tokens: int  # generate mode: room for the brief reasoning and the `Score: n` line
+    max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
+
+
+@dataclass(frozen=True)
+class CurateParams:
+    min_score: float  # k: keep candidates scoring >= k (1-5)
+    top_fraction: Optional[float]  # then keep at most this fraction of candidates, best first
+
+    def __post_init__(self):
+        _require(1 <= self.min_score <= 5, "min_score", "must be between 1 and 5")
+        _require(self.top_fraction is None or 0 < self.top_fraction <= 1,
+                 "top_fraction", "must be in (0, 1] or null")
+
+
+@dataclass(frozen=True)
+class Params:
+    random_seed: int
+    models: list[int]  # forward@t for each t: M_0 .. M_N
+    iterations: dict[str, int]  # "t" -> the model that rates candidates in iteration t (t - 1)
+    base: BaseParams
+    seed: SeedParams
+    corpus: CorpusParams
+    prompts: PromptParams
+    backward: TrainParams
+    augment: AugmentParams
+    forward: TrainParams
+    score: ScoreParams
+    curate: CurateParams
+
+    def __post_init__(self):
+        for t, previous in self.iterations.items():
+            _require(t.isdigit() and int(t) >= 1, f"iterations.{t}", "must be a number >= 1")
+            _require(previous == int(t) - 1, f"iterations.{t}",
+                     f"iteration {t} must be rated by model {int(t) - 1}, got {previous}")
+        expected = [0, *map(int, self.iterations)]
+        _require(self.models == expected, "models",
+                 f"must list model 0 and every iteration ({expected}), got {self.models}")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params.yaml; a stage then takes its own section."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run from the project root)") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    try:
+        return _build(Params, raw, "")
+    except ParamsError as err:
+        raise ParamsError(f"{path}: {err}") from None
+
+
+def _build(cls, raw, prefix: str):
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{prefix.rstrip('.') or 'top level'}: expected a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ParamsError(f"unknown key '{prefix}{unknown[0]}' (known: {', '.join(fields)})")
+    missing = [name for name in fields if name not in raw]
+    if missing:
+        raise ParamsError(f"missing key '{prefix}{missing[0]}'")
+    hints = typing.get_type_hints(cls)
+    values = {name: _convert(raw[name], hints[name], f"{prefix}{name}") for name in fields}
+    try:
+        return cls(**values)
+    except ParamsError as err:  # raised by __post_init__ with the key relative to its section
+        raise ParamsError(f"{prefix}{err}") from None
+
+
+def _convert(value, hint, key: str):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{key}.")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, key)
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(f"{key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list, got {value!r}")
+        return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"{key}: expected a mapping, got {value!r}")
+        if args[0] is str and not all(isinstance(k, str) for k in value):
+            raise ParamsError(f"{key}: quote the keys (\"1\": 0); DVC skips number keys")
+        return {k: _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    return _scalar(value, hint, key)
+
+
+def _scalar(value, hint, key: str):
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ParamsError(f"{key}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _require(condition, key: str, message: str) -> None:
+    if not condition:
+        raise ParamsError(f"{key}: {message}")

@@ -1,0 +1,84 @@
+"""One generation interface: `generate` (sampled or greedy text) and `next_token_probs`.
+
+Stages receive an engine and never know which library runs it. The Hugging Face engine batches
+prompts sorted by length (little padding), left-pads them and runs in the model's dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import torch
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    seed: int = 0
+
+
+class Engine(Protocol):
+    def generate(self, prompts: Sequence[str], sampling: Sampling, desc: str = "") -> list[str]: ...
+
+    def next_token_probs(
+        self, prompts: Sequence[str], token_ids: Sequence[Sequence[int]], desc: str = ""
+    ) -> list[list[float]]:
+        """For each prompt, the next-token probability summed over each group of token ids."""
+        ...
+
+
+class HFEngine:
+    """Hugging Face transformers, batched and length-sorted."""
+
+    def __init__(self, model, tokenizer, batch_size: int):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.tokenizer.padding_side = "left"
+
+    def _batches(self, prompts: Sequence[str], desc: str):
+        """Yield (original indices, encoded batch), longest prompts first."""
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+        with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not desc) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt",
+                                       padding=True, add_special_tokens=False)
+                yield start // self.batch_size, idx, batch
+                bar.update(len(idx))
+
+    @torch.inference_mode()
+    def generate(self, prompts, sampling: Sampling, desc: str = "") -> list[str]:
+        out: list[str] = [""] * len(prompts)
+        sample = sampling.temperature > 0
+        for number, idx, batch in self._batches(prompts, desc):
+            torch.manual_seed(sampling.seed + number)  # per batch: same inputs, same bytes
+            tokens = self.model.generate(
+                **batch, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
+                temperature=sampling.temperature if sample else None,
+                top_p=sampling.top_p if sample else None, top_k=None,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+            new = tokens[:, batch["input_ids"].shape[1]:]
+            for i, text in zip(idx, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
+                out[i] = text
+        return out
+
+    @torch.inference_mode()
+    def next_token_probs(self, prompts, token_ids, desc: str = "") -> list[list[float]]:
+        out: list[list[float]] = [[]] * len(prompts)
+        for _, idx, batch in self._batches(prompts, desc):
+            logits = self.model(**batch, logits_to_keep=1).logits[:, -1].float()
+            probs = torch.softmax(logits, dim=-1)
+            for row, i in enumerate(idx):
+                out[i] = [round(float(probs[row, list(group)].sum()), 6) for group in token_ids]
+        return out
+
+
+def hf_engine(base_dir, model_dir, batch_size: int) -> HFEngine:
+    from humpback.models import load_for_inference, load_tokenizer
+
+    return HFEngine(load_for_inference(base_dir, model_dir), load_tokenizer(base_dir), batch_size)

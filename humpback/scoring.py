@@ -1,0 +1,92 @@
+"""Self-curation: the current model rates each candidate (instruction, output) on a 5-point scale.
+
+Two modes. `generate` is the paper's: a brief reasoning, then a last line `Score: n`, parsed
+leniently. `logprob` reads the model's next-token probabilities of 1-5 after a prompt ending in
+`Score:` (one forward pass, no parsing): a 135M model rarely writes a parseable rating but puts most
+of its probability on the digits, so the expected score is usable where the text is not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Sequence
+
+from humpback.config import ScoreParams
+from humpback.generation import Engine, Sampling
+from humpback.prompts import chat_prompt, render
+
+RATINGS = (1, 2, 3, 4, 5)
+# "Score: 4", "**Score:** 4", "Score = 4/5", "score: 4 out of 5", "Score: [4]", "Rating: 4".
+_SCORE = re.compile(
+    r"(?:score|rating)\s*\**\s*[:=]?\s*\**\s*\[?\s*(\d+(?:\.\d+)?)\s*\]?\s*(?:/\s*5|out of 5)?",
+    re.IGNORECASE,
+)
+
+
+def parse_score(text: str) -> float | None:
+    """The last rating the model wrote, or None if there is none or it is outside 1-5."""
+    matches = _SCORE.findall(text)
+    if not matches:
+        return None
+    value = float(matches[-1])
+    return value if 1 <= value <= 5 else None
+
+
+def rating_prompt(template: str, tokenizer, instruction: str, output: str, mode: str,
+                  max_output_chars: int) -> str:
+    """The rubric comes first and is identical in every prompt, so engines can reuse its cache."""
+    user = render(template, instruction=instruction, output=output[:max_output_chars])
+    return chat_prompt(tokenizer, user, assistant_prefix="Score:" if mode == "logprob" else "")
+
+
+def digit_token_ids(tokenizer) -> list[list[int]]:
+    """For each rating 1-5, the single tokens that spell it, with or without a leading space."""
+    groups = []
+    for rating in RATINGS:
+        ids = {tokenizer.encode(text, add_special_tokens=False)[-1]
+               for text in (str(rating), f" {rating}")}
+        groups.append(sorted(ids))
+    return groups
+
+
+def expected_rating(probs: Sequence[float]) -> tuple[float, int]:
+    """(expected rating under the renormalised probabilities of 1-5, the most likely rating)."""
+    mass = sum(probs) or 1.0
+    expected = sum(r * p for r, p in zip(RATINGS, probs)) / mass
+    best = max(RATINGS, key=lambda r: (probs[r - 1], -r))
+    return round(expected, 4), best
+
+
+def score_candidates(engine: Engine, tokenizer, template: str, candidates: list[dict],
+                     params: ScoreParams, seed: int) -> list[dict]:
+    """One score record per candidate, in candidate order."""
+    prompts = [rating_prompt(template, tokenizer, c["instruction"], c["output"], params.mode,
+                             params.max_segment_chars) for c in candidates]
+    if params.mode == "logprob":
+        all_probs = engine.next_token_probs(prompts, digit_token_ids(tokenizer), desc="score")
+        records = []
+        for c, probs in zip(candidates, all_probs):
+            expected, best = expected_rating(probs)
+            records.append({"id": c["id"], "score": expected, "most_likely": best,
+                            "probs": probs, "digit_mass": round(sum(probs), 4)})
+        return records
+    texts = engine.generate(prompts, Sampling(params.max_new_tokens, seed=seed), desc="score")
+    return [{"id": c["id"], "score": parse_score(text), "rating_text": text}
+            for c, text in zip(candidates, texts)]
+
+
+def summarise(records: list[dict]) -> tuple[dict, list[dict]]:
+    """Metrics (count, parse rate, mean) and the histogram of rounded scores (for plots)."""
+    scored = [r["score"] for r in records if r["score"] is not None]
+    histogram = Counter(round(s) for s in scored)
+    metrics = {
+        "candidates": len(records),
+        "parsed": len(scored),
+        "parse_rate": round(len(scored) / len(records), 4) if records else 0.0,
+        "mean_score": round(sum(scored) / len(scored), 4) if scored else None,
+        "histogram": {str(r): histogram.get(r, 0) for r in RATINGS},
+    }
+    if records and "digit_mass" in records[0]:
+        metrics["mean_digit_mass"] = round(sum(r["digit_mass"] for r in records) / len(records), 4)
+    return metrics, [{"score": r, "count": histogram.get(r, 0)} for r in RATINGS]

@@ -1,0 +1,73 @@
+"""Seed pairs (instruction, output): our own offline set, any jsonl, or the paper's oasst1 choice."""
+
+from __future__ import annotations
+
+import random
+from typing import Iterable
+
+from humpback.config import SeedParams
+from humpback.records import RecordError, read_jsonl
+
+MIN_EVAL, MIN_TRAIN = 2, 4
+
+
+def load_pairs(params: SeedParams) -> list[dict]:
+    """Seed pairs as {id, instruction, output} records, in a stable order."""
+    if params.source.startswith("hf:"):
+        import datasets
+
+        rows: Iterable[dict] = datasets.load_dataset(params.source[3:], split=params.hf_split)
+    else:
+        rows = read_jsonl(params.source, required=_required(params.format))
+    if params.format == "oasst1":
+        pairs = select_oasst1(rows, params.language)
+    else:
+        pairs = [_pair(row, i) for i, row in enumerate(rows, start=1)]
+    _check_unique_ids(pairs, params.source)
+    return pairs[: params.max_pairs] if params.max_pairs else pairs
+
+
+def _required(fmt: str) -> list[str]:
+    return ["instruction", "output"] if fmt == "pairs" else ["message_id", "role", "text"]
+
+
+def _pair(row: dict, line: int) -> dict:
+    return {"id": str(row.get("id", f"seed-{line:05d}")),
+            "instruction": row["instruction"].strip(), "output": row["output"].strip()}
+
+
+def _check_unique_ids(pairs: list[dict], where: str) -> None:
+    seen = set()
+    for pair in pairs:
+        if pair["id"] in seen:
+            raise RecordError(f"{where}: duplicate id {pair['id']!r}")
+        seen.add(pair["id"])
+
+
+def select_oasst1(rows: Iterable[dict], language: str = "en") -> list[dict]:
+    """The paper's seed: the first turn of each conversation tree (a root prompt in `language`)
+    with its highest-ranked reply (rank 0)."""
+    rows = list(rows)
+    roots = {r["message_id"]: r for r in rows
+             if r.get("parent_id") is None and r["role"] == "prompter" and r.get("lang") == language}
+    pairs = []
+    for row in rows:
+        root = roots.get(row.get("parent_id"))
+        if root and row["role"] == "assistant" and row.get("rank") == 0:
+            pairs.append({"id": root["message_id"], "instruction": root["text"].strip(),
+                          "output": row["text"].strip()})
+    return sorted(pairs, key=lambda p: p["id"])
+
+
+def split(pairs: list[dict], eval_fraction: float, seed: int,
+          where: str = "seed") -> tuple[list[dict], list[dict]]:
+    """(train, eval): a seeded shuffle, then the last `eval_fraction` held out."""
+    n_eval = round(len(pairs) * eval_fraction)
+    if n_eval < MIN_EVAL or len(pairs) - n_eval < MIN_TRAIN:
+        raise RecordError(
+            f"{where}: {len(pairs)} seed pairs are too few to hold out seed.eval_fraction="
+            f"{eval_fraction} (need at least {MIN_EVAL} held out and {MIN_TRAIN} to train on)"
+        )
+    shuffled = random.Random(seed).sample(pairs, len(pairs))
+    return shuffled[:-n_eval], shuffled[-n_eval:]
+

@@ -1,0 +1,148 @@
+"""Supervised fine-tuning with the loss on output tokens only (the paper's recipe).
+
+A short loop of our own rather than TRL's SFTTrainer: measured on the 2-core CPU with SmolLM2-135M,
+computing logits only at target positions and sorting micro-batches by length made a step 2.4x
+faster than SFTTrainer (7 s vs 17 s for 8 examples), which is what lets the default run fit in 15
+minutes. LoRA by default; `method: full` trains every weight in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from tqdm import tqdm
+
+from humpback.config import TrainParams
+from humpback.models import load_for_training, load_tokenizer
+from humpback.prompts import chat_example
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt_ids: list[int]
+    target_ids: list[int]
+
+
+def tokenize(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> list[Example]:
+    """(user, assistant) pairs -> token ids, cut at max_length; examples left with no target drop."""
+    examples = []
+    for user, assistant in pairs:
+        prompt, completion = chat_example(tokenizer, user, assistant)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][:max_length]
+        target_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        target_ids = target_ids[: max_length - len(prompt_ids)]
+        if target_ids:
+            examples.append(Example(prompt_ids, target_ids))
+    return examples
+
+
+def train(
+    base_dir: str | Path,
+    pairs: Sequence[tuple[str, str]],
+    params: TrainParams,
+    seed: int,
+    out_dir: str | Path,
+    desc: str = "train",
+    on_step: Callable[[int, float], None] | None = None,
+) -> dict:
+    """Fine-tune the base model on (user, assistant) pairs and save the adapter (or full model)."""
+    torch.manual_seed(seed)
+    tokenizer = load_tokenizer(base_dir)
+    examples = tokenize(tokenizer, pairs, params.max_length)
+    if not examples:
+        raise ValueError(f"{desc}: no training example has output tokens within max_length")
+    model = _prepare(load_for_training(base_dir, params.method == "full"), params)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate,
+                                  weight_decay=params.weight_decay)
+    decay = (1 - params.final_lr_fraction) / max(params.steps - 1, 1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - decay * step)
+    batches = _batch_order(len(examples), params, seed)
+    losses = []
+    model.train()
+    for step in tqdm(range(params.steps), desc=desc, unit="step"):
+        batch = [examples[i] for i in batches[step]]
+        loss = _step(model, batch, params.micro_batch_size, tokenizer.pad_token_id)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss)
+        if on_step:
+            on_step(step, loss)
+    _save(model, tokenizer, params, out_dir)
+    return {
+        "examples": len(examples),
+        "dropped_examples": len(pairs) - len(examples),
+        "target_tokens": sum(len(e.target_ids) for e in examples),
+        "trainable_parameters": sum(p.numel() for p in trainable),
+        "epochs": round(params.steps * params.batch_size / len(examples), 2),
+        "first_loss": round(losses[0], 4),
+        "final_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4),
+        "losses": losses,
+    }
+
+
+def _prepare(model, params: TrainParams):
+    if params.method == "full":
+        model.config.attention_dropout = params.dropout
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    targets = params.lora_target_modules
+    config = LoraConfig(
+        r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.dropout,
+        target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _batch_order(n: int, params: TrainParams, seed: int) -> list[list[int]]:
+    """Example indices for every step: reshuffled each epoch, reproducible from the seed."""
+    generator = torch.Generator().manual_seed(seed)
+    needed = params.steps * params.batch_size
+    order = []
+    for _ in range(math.ceil(needed / n)):
+        order += torch.randperm(n, generator=generator).tolist()
+    return [order[s * params.batch_size:(s + 1) * params.batch_size] for s in range(params.steps)]
+
+
+def _step(model, batch: list[Example], micro_batch_size: int, pad_id: int) -> float:
+    """Accumulate gradients over length-sorted micro-batches; return the mean token loss."""
+    batch = sorted(batch, key=lambda e: len(e.prompt_ids) + len(e.target_ids))
+    total_targets = sum(len(e.target_ids) for e in batch)
+    total_loss = 0.0
+    for start in range(0, len(batch), micro_batch_size):
+        loss = _token_loss_sum(model, batch[start:start + micro_batch_size], pad_id)
+        (loss / total_targets).backward()
+        total_loss += loss.item()
+    return total_loss / total_targets
+
+
+def _token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
+    """Summed cross-entropy over target tokens; logits are computed only where a target is."""
+    width = max(len(e.prompt_ids) + len(e.target_ids) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_id)
+    attention = torch.zeros((len(examples), width), dtype=torch.long)
+    is_target = torch.zeros((len(examples), width), dtype=torch.bool)
+    for row, e in enumerate(examples):
+        ids = e.prompt_ids + e.target_ids
+        input_ids[row, :len(ids)] = torch.tensor(ids)
+        attention[row, :len(ids)] = 1
+        is_target[row, len(e.prompt_ids):len(ids)] = True
+    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    predicts_target = is_target[:, 1:]  # the hidden state at i predicts the token at i + 1
+    logits = model.get_output_embeddings()(hidden[:, :-1][predicts_target]).float()
+    return torch.nn.functional.cross_entropy(logits, input_ids[:, 1:][predicts_target],
+                                             reduction="sum")
+
+
+def _save(model, tokenizer, params: TrainParams, out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    if params.method == "full":
+        tokenizer.save_pretrained(out_dir)

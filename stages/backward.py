@@ -1,0 +1,25 @@
+"""backward: train M_yx on the seed pairs reversed: given an output, write its instruction."""
+
+from humpback.config import load_params
+from humpback.metrics import timed, write_metrics, write_table
+from humpback.prompts import load_template, render
+from humpback.records import read_jsonl
+from humpback.stage import run_stage
+from humpback.training import train
+
+
+def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot: str) -> None:
+    params = load_params()
+    template = load_template(params.prompts.backward, {"output"})
+    pairs = [(render(template, output=p["output"]), p["instruction"])
+             for p in read_jsonl(seed_train, required=["instruction", "output"])]
+    stats: dict = {}
+    with timed(stats):
+        stats.update(train(base_dir, pairs, params.backward, params.random_seed, model_dir,
+                           desc="backward"))
+    write_table(loss_plot, [{"step": i, "loss": round(v, 4)} for i, v in enumerate(stats.pop("losses"))])
+    write_metrics(metrics, stats)
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "base_dir", "seed_train", "model_dir", "metrics", "loss_plot")

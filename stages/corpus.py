@@ -1,0 +1,24 @@
+"""corpus: split the unlabeled sources (section `corpus`) into filtered, deduplicated segments."""
+
+from humpback import corpus
+from humpback.config import load_params
+from humpback.errors import HumpbackError
+from humpback.metrics import timed, write_metrics
+from humpback.records import write_jsonl
+from humpback.stage import run_stage
+
+
+def main(segments: str, metrics: str) -> None:
+    params = load_params()
+    stats: dict = {}
+    with timed(stats):
+        records, counts = corpus.build(params.corpus, params.random_seed)
+    if not records:
+        raise HumpbackError(f"corpus.sources {params.corpus.sources}: no segment passed the "
+                            f"filters ({counts})")
+    write_jsonl(segments, records)
+    write_metrics(metrics, {**counts, **stats})
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "segments", "metrics")

@@ -1,0 +1,28 @@
+"""forward@t: train M_t on its training set (seed pairs, plus curated pairs for t >= 1),
+with the paper's source sentence appended to each instruction."""
+
+from humpback.config import load_params
+from humpback.metrics import timed, write_metrics, write_table
+from humpback.prompts import with_tag
+from humpback.records import read_jsonl
+from humpback.stage import run_stage
+from humpback.training import train
+
+
+def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot: str) -> None:
+    params = load_params()
+    tags = {"seed": params.prompts.seed_tag, "augmented": params.prompts.augmented_tag}
+    records = list(read_jsonl(train_set, required=["instruction", "output"]))
+    pairs = [(with_tag(r["instruction"], tags[r.get("source", "seed")]), r["output"])
+             for r in records]
+    stats: dict = {"seed_pairs": sum(r.get("source", "seed") == "seed" for r in records)}
+    stats["augmented_pairs"] = len(records) - stats["seed_pairs"]
+    with timed(stats):
+        stats.update(train(base_dir, pairs, params.forward, params.random_seed, model_dir,
+                           desc="forward"))
+    write_table(loss_plot, [{"step": i, "loss": round(v, 4)} for i, v in enumerate(stats.pop("losses"))])
+    write_metrics(metrics, stats)
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "base_dir", "train_set", "model_dir", "metrics", "loss_plot")
