@@ -6,6 +6,7 @@ prompts sorted by length (little padding), left-pads them and runs in the model'
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -34,8 +35,9 @@ class Engine(Protocol):
 class HFEngine:
     """Hugging Face transformers, batched and length-sorted."""
 
-    def __init__(self, model, tokenizer, batch_size: int):
+    def __init__(self, model, tokenizer, batch_size: int, reuse_prefix: bool = True):
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.reuse_prefix = reuse_prefix
         self.tokenizer.padding_side = "left"
 
     def _batches(self, prompts: Sequence[str], desc: str):
@@ -69,13 +71,51 @@ class HFEngine:
 
     @torch.inference_mode()
     def next_token_probs(self, prompts, token_ids, desc: str = "") -> list[list[float]]:
+        """One forward pass per prompt. The token prefix shared by every prompt (the rubric) is
+        run once and its key/value cache reused for each batch."""
+        encoded = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        shared = _common_prefix_length(encoded) if self.reuse_prefix else 0
+        prefix_cache = None
+        if shared:
+            prefix_cache = self.model(input_ids=torch.tensor([encoded[0][:shared]])).past_key_values
         out: list[list[float]] = [[]] * len(prompts)
-        for _, idx, batch in self._batches(prompts, desc):
-            logits = self.model(**batch, logits_to_keep=1).logits[:, -1].float()
-            probs = torch.softmax(logits, dim=-1)
-            for row, i in enumerate(idx):
-                out[i] = [round(float(probs[row, list(group)].sum()), 6) for group in token_ids]
+        order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
+        with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not desc) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                probs = self._last_token_probs([encoded[i][shared:] for i in idx], prefix_cache)
+                for row, i in enumerate(idx):
+                    out[i] = [round(float(probs[row, list(group)].sum()), 6) for group in token_ids]
+                bar.update(len(idx))
         return out
+
+    def _last_token_probs(self, suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
+        """Next-token probabilities after each (prefix +) suffix, suffixes right-padded."""
+        width, shared = max(map(len, suffixes)), 0
+        input_ids = torch.full((len(suffixes), width), self.tokenizer.pad_token_id)
+        mask = torch.zeros((len(suffixes), width), dtype=torch.long)
+        for row, ids in enumerate(suffixes):
+            input_ids[row, :len(ids)], mask[row, :len(ids)] = torch.tensor(ids), 1
+        kwargs = {}
+        if prefix_cache is not None:
+            shared = prefix_cache.get_seq_length()
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(suffixes))
+            mask = torch.cat([torch.ones((len(suffixes), shared), dtype=torch.long), mask], 1)
+            kwargs = {"past_key_values": cache,
+                      "position_ids": torch.arange(shared, shared + width).expand(len(suffixes), -1)}
+        hidden = self.model.get_decoder()(input_ids=input_ids, attention_mask=mask, **kwargs)
+        last = torch.tensor([len(ids) - 1 for ids in suffixes])
+        states = hidden.last_hidden_state[torch.arange(len(suffixes)), last]
+        return torch.softmax(self.model.get_output_embeddings()(states).float(), dim=-1)
+
+
+def _common_prefix_length(sequences: list[list[int]]) -> int:
+    """Tokens shared by all sequences, leaving at least one token of each to run."""
+    first, length = sequences[0], min(map(len, sequences)) - 1
+    for seq in sequences[1:]:
+        length = next((i for i in range(length) if seq[i] != first[i]), length)
+    return max(length, 0)
 
 
 def hf_engine(base_dir, model_dir, batch_size: int) -> HFEngine:

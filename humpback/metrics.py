@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,10 +27,12 @@ def write_table(path: str | Path, rows: list[dict]) -> None:
 
 
 @contextmanager
-def timed(metrics: dict, key: str = "seconds"):
-    """Add the wall time of the block to `metrics[key]`."""
+def timed(metrics: dict):
+    """Record the block's wall time and the process's peak memory so far."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        metrics[key] = round(metrics.get(key, 0) + time.perf_counter() - start, 1)
+        metrics["seconds"] = round(time.perf_counter() - start, 1)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        metrics["peak_memory_gb"] = round(peak_kib / 2**20, 2)

@@ -19,17 +19,17 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[dict]
     path = Path(path)
     required = tuple(required)
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")  # decoded line by line, so a bad byte is reported on its line
     except FileNotFoundError:
         raise RecordError(f"{path}: file not found") from None
     with handle:
-        line_no = 0
-        try:
-            for line_no, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield _parse(line, path, line_no, required)
-        except UnicodeDecodeError as err:
-            raise RecordError(f"{path}:{line_no + 1}: not UTF-8 ({err.reason})") from None
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise RecordError(f"{path}:{line_no}: not UTF-8 ({err.reason})") from None
+            if line.strip():
+                yield _parse(line, path, line_no, required)
 
 
 def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...]) -> dict:

@@ -37,7 +37,15 @@ def rating_prompt(template: str, tokenizer, instruction: str, output: str, mode:
                   max_output_chars: int) -> str:
     """The rubric comes first and is identical in every prompt, so engines can reuse its cache."""
     user = render(template, instruction=instruction, output=output[:max_output_chars])
-    return chat_prompt(tokenizer, user, assistant_prefix="Score:" if mode == "logprob" else "")
+    return chat_prompt(tokenizer, user, assistant_prefix=score_prefix(tokenizer) if mode == "logprob" else "")
+
+
+def score_prefix(tokenizer) -> str:
+    """The start of the reply in logprob mode, chosen so that the next token is the digit itself:
+    tokenizers such as SmolLM2's write the space before a digit as a token of its own, and would
+    otherwise put nearly all the probability on that space."""
+    space_split = len(tokenizer.encode(" 4", add_special_tokens=False)) > 1
+    return "Score: " if space_split else "Score:"
 
 
 def digit_token_ids(tokenizer) -> list[list[int]]:

@@ -59,8 +59,7 @@ def train(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate,
                                   weight_decay=params.weight_decay)
-    decay = (1 - params.final_lr_fraction) / max(params.steps - 1, 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - decay * step)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(params, step))
     batches = _batch_order(len(examples), params, seed)
     losses = []
     model.train()
@@ -87,6 +86,11 @@ def train(
     }
 
 
+def lr_factor(params: TrainParams, step: int) -> float:
+    """Linear decay from the start rate to `final_lr_fraction` of it at the last step."""
+    return 1 - (1 - params.final_lr_fraction) * step / max(params.steps - 1, 1)
+
+
 def _prepare(model, params: TrainParams):
     if params.method == "full":
         model.config.attention_dropout = params.dropout
@@ -94,11 +98,25 @@ def _prepare(model, params: TrainParams):
     from peft import LoraConfig, get_peft_model
 
     targets = params.lora_target_modules
+    layers = None
+    if params.lora_top_layers is not None:
+        total = model.config.num_hidden_layers
+        layers = list(range(max(total - params.lora_top_layers, 0), total))
+        if targets == ["all-linear"]:  # PEFT takes a layer list only with named modules
+            targets = _linear_module_names(model)
     config = LoraConfig(
         r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.dropout,
-        target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM",
+        target_modules=targets[0] if targets == ["all-linear"] else targets,
+        layers_to_transform=layers, task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def _linear_module_names(model) -> list[str]:
+    """Names of the linear layers inside the decoder blocks (what PEFT's all-linear picks)."""
+    names = {name.rsplit(".", 1)[-1] for name, module in model.get_decoder().layers.named_modules()
+             if isinstance(module, torch.nn.Linear)}
+    return sorted(names)
 
 
 def _batch_order(n: int, params: TrainParams, seed: int) -> list[list[int]]:

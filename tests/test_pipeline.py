@@ -48,7 +48,7 @@ def _env() -> dict:
             "DVC_NO_ANALYTICS": "1"}
 
 
-def repro(project: Path) -> set[str]:
+def repro(project: Path, *targets: str, force: bool = False) -> set[str]:
     """Run the real `dvc repro`; return the names of the stages that actually ran."""
     from dvc.repo import Repo
 
@@ -57,7 +57,8 @@ def repro(project: Path) -> set[str]:
     os.chdir(project)
     try:
         with Repo(".") as repo:
-            return {stage.addressing for stage in repo.reproduce(run_cache=False)}
+            ran = repo.reproduce(*targets, run_cache=False, force=force, single_item=force)
+            return {stage.addressing for stage in ran}
     finally:
         os.environ["PATH"] = old_path
         os.chdir(old_cwd)
@@ -93,6 +94,13 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     assert metrics["candidates"] == len(candidates) and sum(metrics["histogram"].values()) == len(candidates)
     assert json.loads((project / "metrics/forward/1.json").read_text())["augmented_pairs"] == len(candidates)
     assert (project / "plots/loss/forward-2.csv").read_text().startswith("step,loss\n")
+
+    # Same params, same seed: re-running generation, scoring and curation gives the same bytes.
+    made = ["data/candidates.jsonl", "data/scores/1.jsonl", "data/curated/1.jsonl"]
+    before = [(project / path).read_bytes() for path in made]
+    for stage in ("augment", "score@1", "curate@1"):
+        assert repro(project, stage, force=True) == {stage}
+    assert [(project / path).read_bytes() for path in made] == before
 
     # Raise the curation threshold to the median score of iteration 1: exactly curation and
     # what depends on it re-runs.

@@ -1,0 +1,54 @@
+import pytest
+import yaml
+
+from conftest import ROOT
+from humpback.config import ParamsError, load_params
+
+
+def write_params(tmp_path, change) -> str:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    change(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return str(path)
+
+
+def test_shipped_params_load():
+    params = load_params(ROOT / "params.yaml")
+    assert params.models == [0, 1, 2] and params.iterations == {"1": 0, "2": 1}
+    assert params.score.mode == "logprob"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["augment"].update(temprature=0.7), "unknown key 'augment.temprature'"),
+    (lambda p: p["augment"].update(temperature="hot"), "augment.temperature: expected float"),
+    (lambda p: p["backward"].update(steps=True), "backward.steps: expected int"),
+    (lambda p: p["curate"].update(min_score=6), "curate.min_score: must be between 1 and 5"),
+    (lambda p: p["curate"].update(min_score=0), "curate.min_score: must be between 1 and 5"),
+    (lambda p: p["score"].update(mode="vibes"), "score.mode: expected one of"),
+    (lambda p: p["forward"].pop("learning_rate"), "missing key 'forward.learning_rate'"),
+    (lambda p: p["forward"].update(micro_batch_size=3), "forward.micro_batch_size: must divide"),
+    (lambda p: p.update(iterations={1: 0, 2: 1}), "iterations: quote the keys"),
+    (lambda p: p.update(iterations={"1": 0, "2": 0}), "iterations.2: iteration 2 must be rated by model 1"),
+    (lambda p: p.update(models=[0, 1]), "models: must list model 0 and every iteration"),
+    (lambda p: p.update(extra=1), "unknown key 'extra'"),
+])
+def test_bad_params_name_the_key(tmp_path, change, message):
+    path = write_params(tmp_path, change)
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert message in str(err.value) and str(err.value).startswith(path)
+    assert "\n" not in str(err.value)
+
+
+def test_int_is_accepted_for_float(tmp_path):
+    path = write_params(tmp_path, lambda p: p["augment"].update(temperature=1))
+    assert load_params(path).augment.temperature == 1.0
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("base: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "bad.yaml")

@@ -1,0 +1,87 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from humpback.config import CorpusParams
+from humpback.corpus import Document, Segment, build, rejection, repeats_itself, split_segments
+from humpback.records import RecordError
+
+PARAMS = CorpusParams(sources=["pydoc"], text_field="text", min_chars=40, max_chars=400,
+                      split_long=False, max_segments=None)
+BODY = "A clear paragraph about a topic that is long enough to be kept by the filter."
+
+
+def test_segments_are_the_text_under_each_heading():
+    text = f"Intro title\n***********\n\n{BODY}\n\nSecond part\n===========\n{BODY} Two.\n\n# Markdown\n{BODY} Three."
+    segments = split_segments(Document("doc", text))
+    assert [(s.heading, s.text) for s in segments] == [
+        ("Intro title", BODY), ("Second part", BODY + " Two."), ("Markdown", BODY + " Three.")]
+
+
+def test_long_sections_split_at_paragraphs_when_asked():
+    text = "Title\n=====\n" + "\n\n".join([BODY] * 10)
+    pieces = split_segments(Document("doc", text), max_chars=200)
+    assert len(pieces) == 5 and all(len(p.text) <= 200 for p in pieces)
+
+
+@pytest.mark.parametrize("heading, text, reason", [
+    ("Fine", "short", "too_short"),
+    ("Fine", BODY * 10, "too_long"),
+    ("", BODY, "empty_heading"),
+    ("QUICK LINKS", BODY, "all_caps_heading"),
+    ("Advertisement", BODY, "navigation_heading"),
+    ("Related posts", BODY, "navigation_heading"),
+    ("Fine", "This sentence repeats itself a lot. " * 4, "repetitive"),
+    ("Fine", BODY, None),
+])
+def test_filters(heading, text, reason):
+    assert rejection(Segment("doc", heading, text), PARAMS) == reason
+
+
+def test_repetition_needs_real_repeats():
+    assert not repeats_itself("One sentence here is fine. Another one follows it. A third one ends.")
+
+
+def test_metrics_count_every_removal_and_duplicates(tmp_path):
+    doc = f"Alpha\n=====\n{BODY}\n\nBeta\n====\n{BODY}\n\nADVERTISEMENT\n=============\n{BODY} x\n\nGamma\n=====\nshort\n"
+    (tmp_path / "a.md").write_text(doc)
+    params = CorpusParams(sources=[str(tmp_path)], text_field="text", min_chars=40,
+                          max_chars=400, split_long=False, max_segments=None)
+    records, counts = build(params, seed=0)
+    assert [r["heading"] for r in records] == ["Alpha"]
+    assert counts == {"documents": 1, "segments": 4, "removed_duplicate": 1,
+                      "removed_all_caps_heading": 1, "removed_too_short": 1, "kept": 1}
+
+
+def test_jsonl_and_parquet_sources(tmp_path):
+    text = f"Heading\n=======\n{BODY}"
+    (tmp_path / "docs.jsonl").write_text(json.dumps({"body": text}) + "\n")
+    pq.write_table(pa.table({"body": [text.replace("topic", "subject")]}), tmp_path / "d.parquet")
+    params = CorpusParams(sources=[str(tmp_path / "docs.jsonl"), str(tmp_path / "d.parquet")],
+                          text_field="body", min_chars=40, max_chars=400, split_long=False,
+                          max_segments=None)
+    records, _ = build(params, seed=0)
+    assert len(records) == 2 and records[0]["source"].endswith("docs.jsonl:1")
+
+
+def test_default_pydoc_corpus_is_offline_and_sampled_reproducibly():
+    params = CorpusParams(sources=["pydoc"], text_field="text", min_chars=600, max_chars=1500,
+                          split_long=True, max_segments=50)
+    first, counts = build(params, seed=0)
+    assert len(first) == 50 and counts["removed_sampling"] > 0
+    assert all(600 <= len(r["text"]) <= 1500 for r in first)
+    assert build(params, seed=0)[0] == first and build(params, seed=1)[0] != first
+
+
+def test_missing_source_names_the_path(tmp_path):
+    params = CorpusParams(sources=[str(tmp_path / "nope.txt")], text_field="text", min_chars=1,
+                          max_chars=10, split_long=False, max_segments=None)
+    with pytest.raises(RecordError, match="nope.txt: corpus source not found"):
+        build(params, seed=0)
+
+
+def test_control_characters_are_removed():
+    (segment,) = split_segments(Document("d", "Title\n=====\nclean\x00 te\x07xt"))
+    assert segment.text == "clean text"
