@@ -25,10 +25,14 @@ def materialise(params: BaseParams, out_dir: str | Path) -> dict:
 
     source, extra = _locate(params.model)
     kwargs = dict(trust_remote_code=params.trust_remote_code, **extra)
-    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(
-        source, dtype=getattr(torch, params.dtype), **kwargs
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=getattr(torch, params.dtype), **kwargs
+        )
+    except OSError as err:  # not on the hub, no network, or an incomplete folder
+        reason = str(err).strip().splitlines()[0]
+        raise BaseModelError(f"base.model {params.model!r}: cannot load it: {reason}") from None
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:  # GGUF weights arrive dequantised; drop the config to save them
         quantizer.remove_quantization_config(model)

@@ -52,3 +52,13 @@ def test_missing_file_and_bad_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("base: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(tmp_path / "bad.yaml")
+
+
+def test_base_model_that_cannot_be_found_is_named(tmp_path):
+    from humpback.base_model import BaseModelError, materialise
+    from humpback.config import BaseParams
+
+    for name in [str(tmp_path / "missing"), "no-such-org/no-such-model"]:
+        with pytest.raises(BaseModelError, match="base.model"):
+            materialise(BaseParams(model=name, dtype="float32", trust_remote_code=False),
+                        tmp_path / "out")

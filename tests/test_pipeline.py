@@ -102,13 +102,19 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         assert repro(project, stage, force=True) == {stage}
     assert [(project / path).read_bytes() for path in made] == before
 
-    # Raise the curation threshold to the median score of iteration 1: exactly curation and
-    # what depends on it re-runs.
+    # Raise the curation threshold just above the lowest score of iteration 1: exactly curation
+    # and what depends on it re-runs.
     scores = sorted(s["score"] for s in read_jsonl(project / "data/scores/1.jsonl"))
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["curate"]["min_score"] = scores[len(scores) // 2]
+    params["curate"]["min_score"] = min(s for s in scores if s > scores[0])
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert repro(project) == {"curate@1", "forward@1", "score@2", "curate@2", "forward@2"}
     assert len(read_jsonl(project / "data/curated/1.jsonl")) < len(candidates)
 
     assert repro(project) == set()
+
+    # A third iteration in params adds its three stages and re-runs nothing else.
+    params["models"].append(3)
+    params["iterations"]["3"] = 2
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert repro(project) == {"score@3", "curate@3", "forward@3"}
