@@ -102,8 +102,8 @@ class HFEngine:
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(len(suffixes))
             mask = torch.cat([torch.ones((len(suffixes), shared), dtype=torch.long), mask], 1)
-            kwargs = {"past_key_values": cache,
-                      "position_ids": torch.arange(shared, shared + width).expand(len(suffixes), -1)}
+            positions = torch.arange(shared, shared + width).expand(len(suffixes), -1)
+            kwargs = {"past_key_values": cache, "position_ids": positions}
         hidden = self.model.get_decoder()(input_ids=input_ids, attention_mask=mask, **kwargs)
         last = torch.tensor([len(ids) - 1 for ids in suffixes])
         states = hidden.last_hidden_state[torch.arange(len(suffixes)), last]

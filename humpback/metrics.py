@@ -26,6 +26,10 @@ def write_table(path: str | Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def write_loss_curve(path: str | Path, losses: list[float]) -> None:
+    write_table(path, [{"step": step, "loss": round(loss, 4)} for step, loss in enumerate(losses)])
+
+
 @contextmanager
 def timed(metrics: dict):
     """Record the block's wall time and the process's peak memory so far."""

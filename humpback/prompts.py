@@ -1,7 +1,7 @@
 """Prompt templates (plain text files with {placeholders}) and chat formatting.
 
-Templates live in `prompts/` and are named in params.yaml, so a user swaps a prompt by editing a file;
-DVC tracks the files, so an edited prompt re-runs exactly the stages that use it.
+Templates live in `prompts/` and are named in params.yaml, so a user swaps a prompt by editing a
+file; DVC tracks the files, so an edited prompt re-runs exactly the stages that use it.
 """
 
 from __future__ import annotations

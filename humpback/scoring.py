@@ -37,7 +37,8 @@ def rating_prompt(template: str, tokenizer, instruction: str, output: str, mode:
                   max_output_chars: int) -> str:
     """The rubric comes first and is identical in every prompt, so engines can reuse its cache."""
     user = render(template, instruction=instruction, output=output[:max_output_chars])
-    return chat_prompt(tokenizer, user, assistant_prefix=score_prefix(tokenizer) if mode == "logprob" else "")
+    prefix = score_prefix(tokenizer) if mode == "logprob" else ""
+    return chat_prompt(tokenizer, user, assistant_prefix=prefix)
 
 
 def score_prefix(tokenizer) -> str:

@@ -1,4 +1,4 @@
-"""Seed pairs (instruction, output): our own offline set, any jsonl, or the paper's oasst1 choice."""
+"""Seed pairs (instruction, output): our offline set, any jsonl, or the paper's oasst1 choice."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def select_oasst1(rows: Iterable[dict], language: str = "en") -> list[dict]:
     """The paper's seed: the first turn of each conversation tree (a root prompt in `language`)
     with its highest-ranked reply (rank 0)."""
     rows = list(rows)
-    roots = {r["message_id"]: r for r in rows
-             if r.get("parent_id") is None and r["role"] == "prompter" and r.get("lang") == language}
+    roots = {r["message_id"]: r for r in rows if r.get("parent_id") is None
+             and r["role"] == "prompter" and r.get("lang") == language}
     pairs = []
     for row in rows:
         root = roots.get(row.get("parent_id"))

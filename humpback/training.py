@@ -28,7 +28,7 @@ class Example:
 
 
 def tokenize(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> list[Example]:
-    """(user, assistant) pairs -> token ids, cut at max_length; examples left with no target drop."""
+    """(user, assistant) pairs -> token ids cut at max_length; examples left without targets drop."""
     examples = []
     for user, assistant in pairs:
         prompt, completion = chat_example(tokenizer, user, assistant)

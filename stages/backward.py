@@ -1,7 +1,7 @@
 """backward: train M_yx on the seed pairs reversed: given an output, write its instruction."""
 
 from humpback.config import load_params
-from humpback.metrics import timed, write_metrics, write_table
+from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import load_template, render
 from humpback.records import read_jsonl
 from humpback.stage import run_stage
@@ -17,7 +17,7 @@ def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot
     with timed(stats):
         stats.update(train(base_dir, pairs, params.backward, params.random_seed, model_dir,
                            desc="backward"))
-    write_table(loss_plot, [{"step": i, "loss": round(v, 4)} for i, v in enumerate(stats.pop("losses"))])
+    write_loss_curve(loss_plot, stats.pop("losses"))
     write_metrics(metrics, stats)
 
 

@@ -2,7 +2,7 @@
 with the paper's source sentence appended to each instruction."""
 
 from humpback.config import load_params
-from humpback.metrics import timed, write_metrics, write_table
+from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import with_tag
 from humpback.records import read_jsonl
 from humpback.stage import run_stage
@@ -20,7 +20,7 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
     with timed(stats):
         stats.update(train(base_dir, pairs, params.forward, params.random_seed, model_dir,
                            desc="forward"))
-    write_table(loss_plot, [{"step": i, "loss": round(v, 4)} for i, v in enumerate(stats.pop("losses"))])
+    write_loss_curve(loss_plot, stats.pop("losses"))
     write_metrics(metrics, stats)
 
 
