@@ -35,11 +35,11 @@ def looks_like_instruction(instruction: str, segment: str) -> bool:
     return instruction.rstrip().endswith("?") or bool(_OPENERS.match(instruction))
 
 
-def augment(engine: Engine, tokenizer, template: str, segments: list[dict],
-            params: AugmentParams, seed: int) -> list[dict]:
+def augment(engine: Engine, template: str, segments: list[dict], params: AugmentParams,
+            seed: int) -> list[dict]:
     """One candidate pair (instruction, segment) per segment, in segment order."""
-    prompts = [backward_prompt(template, tokenizer, s["text"]) for s in segments]
+    prompts = [backward_prompt(template, engine.tokenizer, s["text"]) for s in segments]
     sampling = Sampling(params.max_new_tokens, params.temperature, params.top_p, seed)
-    texts = engine.generate(prompts, sampling, desc="augment")
+    texts = engine.generate(prompts, sampling)
     return [{"id": s["id"], "instruction": clean_instruction(text), "output": s["text"],
              "source": s["source"]} for s, text in zip(segments, texts)]

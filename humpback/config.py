@@ -92,6 +92,24 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class EngineParams:
+    backend: Literal["hf", "vllm"]  # Hugging Face transformers, or vLLM's offline engine
+    chunk_size: int  # records per chunk written to disk as generation goes (memory stays flat)
+    # vLLM only (see README, "GPU settings"):
+    tensor_parallel_size: int
+    gpu_memory_utilization: float
+    max_num_seqs: int
+    max_model_len: int
+    enforce_eager: bool  # skip graph capture: starts in ~20 s instead of 60-80 s on a CPU
+    cpu_kvcache_gb: int  # KV cache size when vLLM runs on the CPU (VLLM_CPU_KVCACHE_SPACE)
+
+    def __post_init__(self):
+        _require(self.chunk_size > 0, "chunk_size", "must be positive")
+        _require(0 < self.gpu_memory_utilization <= 1, "gpu_memory_utilization",
+                 "must be in (0, 1]")
+
+
+@dataclass(frozen=True)
 class AugmentParams:
     max_new_tokens: int
     temperature: float
@@ -105,6 +123,13 @@ class ScoreParams:
     batch_size: int
     max_new_tokens: int  # generate mode: room for the brief reasoning and the `Score: n` line
     max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
+    samples: int  # generate mode: ratings per candidate, averaged
+    temperature: float  # generate mode: 0 is greedy; samples > 1 needs sampling
+
+    def __post_init__(self):
+        _require(self.samples >= 1, "samples", "must be at least 1")
+        _require(self.samples == 1 or (self.mode == "generate" and self.temperature > 0),
+                 "samples", "more than one rating needs mode: generate and temperature > 0")
 
 
 @dataclass(frozen=True)
@@ -128,6 +153,7 @@ class Params:
     corpus: CorpusParams
     prompts: PromptParams
     backward: TrainParams
+    engine: EngineParams
     augment: AugmentParams
     forward: TrainParams
     score: ScoreParams

@@ -1,7 +1,8 @@
 """One generation interface: `generate` (sampled or greedy text) and `next_token_probs`.
 
-Stages receive an engine and never know which library runs it. The Hugging Face engine batches
-prompts sorted by length (little padding), left-pads them and runs in the model's dtype.
+Stages get an engine from `load_engine` and never know which library runs it: Hugging Face
+transformers (below: batches sorted by length, left-padded, in the model's dtype) or vLLM's offline
+engine (`humpback/vllm_engine.py`), chosen by `engine.backend` in params.yaml.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Protocol, Sequence
 import torch
 from tqdm import tqdm
 
+from humpback.config import EngineParams
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -23,13 +26,25 @@ class Sampling:
 
 
 class Engine(Protocol):
+    tokenizer: object
+
     def generate(self, prompts: Sequence[str], sampling: Sampling, desc: str = "") -> list[str]: ...
 
     def next_token_probs(
         self, prompts: Sequence[str], token_ids: Sequence[Sequence[int]], desc: str = ""
     ) -> list[list[float]]:
-        """For each prompt, the next-token probability summed over each group of token ids."""
+        """For each prompt, the next-token probability summed over each group of token ids
+        (vLLM: renormalised over the listed tokens)."""
         ...
+
+
+def load_engine(params: EngineParams, base_dir, model_dir, batch_size: int) -> Engine:
+    """The engine named by `engine.backend`, running the base model with `model_dir` on top."""
+    if params.backend == "vllm":
+        from humpback.vllm_engine import VLLMEngine
+
+        return VLLMEngine(params, base_dir, model_dir)
+    return hf_engine(base_dir, model_dir, batch_size)
 
 
 class HFEngine:

@@ -47,13 +47,48 @@ def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...]) -> di
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
     """Write records atomically (temp file + rename) so a killed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    with tmp.open("w", encoding="utf-8") as handle:
+    with JsonlWriter(path) as writer:
+        writer.write(records)
+    return writer.count
+
+
+class JsonlWriter:
+    """Append records as they are made; the file appears under its name only when complete."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.count = 0
+
+    def __enter__(self) -> "JsonlWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = self.tmp.open("w", encoding="utf-8")
+        return self
+
+    def write(self, records: Iterable[dict]) -> None:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
-    os.replace(tmp, path)
-    return count
+            self.handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            self.count += 1
+        self.handle.flush()
+
+    def __exit__(self, exc_type, *_) -> None:
+        self.handle.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+
+
+def chunks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    """Consecutive lists of at most `size` records, read lazily."""
+    chunk: list[dict] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def count_lines(path: str | Path) -> int:
+    with Path(path).open("rb") as handle:
+        return sum(1 for line in handle if line.strip())

@@ -67,35 +67,62 @@ def expected_rating(probs: Sequence[float]) -> tuple[float, int]:
     return round(expected, 4), best
 
 
-def score_candidates(engine: Engine, tokenizer, template: str, candidates: list[dict],
+def score_candidates(engine: Engine, template: str, candidates: list[dict],
                      params: ScoreParams, seed: int) -> list[dict]:
     """One score record per candidate, in candidate order."""
+    tokenizer = engine.tokenizer
     prompts = [rating_prompt(template, tokenizer, c["instruction"], c["output"], params.mode,
                              params.max_segment_chars) for c in candidates]
     if params.mode == "logprob":
-        all_probs = engine.next_token_probs(prompts, digit_token_ids(tokenizer), desc="score")
         records = []
-        for c, probs in zip(candidates, all_probs):
+        for c, probs in zip(candidates, engine.next_token_probs(prompts, digit_token_ids(tokenizer))):
             expected, best = expected_rating(probs)
             records.append({"id": c["id"], "score": expected, "most_likely": best,
                             "probs": probs, "digit_mass": round(sum(probs), 4)})
         return records
-    texts = engine.generate(prompts, Sampling(params.max_new_tokens, seed=seed), desc="score")
-    return [{"id": c["id"], "score": parse_score(text), "rating_text": text}
-            for c, text in zip(candidates, texts)]
+    samples = [engine.generate(prompts, Sampling(params.max_new_tokens, params.temperature,
+                                                 seed=seed + k * 7919))
+               for k in range(params.samples)]
+    records = []
+    for i, c in enumerate(candidates):
+        texts = [sample[i] for sample in samples]
+        ratings = [parse_score(text) for text in texts]
+        parsed = [r for r in ratings if r is not None]
+        records.append({"id": c["id"], "ratings": ratings, "rating_texts": texts,
+                        "score": round(sum(parsed) / len(parsed), 4) if parsed else None})
+    return records
 
 
-def summarise(records: list[dict]) -> tuple[dict, list[dict]]:
-    """Metrics (count, parse rate, mean) and the histogram of rounded scores (for plots)."""
-    scored = [r["score"] for r in records if r["score"] is not None]
-    histogram = Counter(round(s) for s in scored)
-    metrics = {
-        "candidates": len(records),
-        "parsed": len(scored),
-        "parse_rate": round(len(scored) / len(records), 4) if records else 0.0,
-        "mean_score": round(sum(scored) / len(scored), 4) if scored else None,
-        "histogram": {str(r): histogram.get(r, 0) for r in RATINGS},
-    }
-    if records and "digit_mass" in records[0]:
-        metrics["mean_digit_mass"] = round(sum(r["digit_mass"] for r in records) / len(records), 4)
-    return metrics, [{"score": r, "count": histogram.get(r, 0)} for r in RATINGS]
+class Summary:
+    """Running metrics over score records (count, parse rate, mean, histogram of rounded
+    scores), kept as counts so memory stays flat however many candidates stream past."""
+
+    def __init__(self):
+        self.candidates = self.parsed = 0
+        self.total = self.digit_mass = 0.0
+        self.histogram: Counter = Counter()
+
+    def add(self, records: list[dict]) -> None:
+        for record in records:
+            self.candidates += 1
+            self.digit_mass += record.get("digit_mass", 0.0)
+            if record["score"] is not None:
+                self.parsed += 1
+                self.total += record["score"]
+                self.histogram[round(record["score"])] += 1
+
+    def metrics(self) -> dict:
+        metrics = {
+            "candidates": self.candidates,
+            "parsed": self.parsed,
+            "parse_rate": round(self.parsed / self.candidates, 4) if self.candidates else 0.0,
+            "mean_score": round(self.total / self.parsed, 4) if self.parsed else None,
+            "histogram": {str(r): self.histogram.get(r, 0) for r in RATINGS},
+        }
+        if self.digit_mass:
+            metrics["mean_digit_mass"] = round(self.digit_mass / self.candidates, 4)
+        return metrics
+
+    def table(self) -> list[dict]:
+        """The histogram as rows for `dvc plots show`."""
+        return [{"score": r, "count": self.histogram.get(r, 0)} for r in RATINGS]

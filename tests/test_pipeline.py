@@ -17,9 +17,10 @@ pytestmark = pytest.mark.e2e
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "data/seed.jsonl"]
 
 
-def tiny_params(project: Path, model_dir: Path) -> None:
+def tiny_params(project: Path, model_dir: Path, backend: str) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["base"].update(model=str(model_dir), dtype="float32")
+    params["engine"].update(backend=backend, chunk_size=5, cpu_kvcache_gb=1)
     params["corpus"].update(max_segments=12)
     for section in ("backward", "forward"):
         params[section].update(steps=2, batch_size=4, micro_batch_size=2, max_length=128)
@@ -29,17 +30,21 @@ def tiny_params(project: Path, model_dir: Path) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, tiny_model) -> Path:
+def make_project(tmp_path_factory, tiny_model, backend="hf") -> Path:
     project = tmp_path_factory.mktemp("project")
     for name in PROJECT_FILES:
         source, target = ROOT / name, project / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
-    tiny_params(project, tiny_model)
+    tiny_params(project, tiny_model, backend)
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         subprocess.run(cmd, cwd=project, check=True, env=_env())
     return project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_model) -> Path:
+    return make_project(tmp_path_factory, tiny_model)
 
 
 def _env() -> dict:
@@ -118,3 +123,16 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     params["iterations"]["3"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert repro(project) == {"score@3", "curate@3", "forward@3"}
+
+
+def test_augment_and_score_through_the_real_vllm_engine(tmp_path_factory, tiny_model):
+    project = make_project(tmp_path_factory, tiny_model, backend="vllm")
+    assert repro(project, "score@1") == {"base", "seed", "corpus", "backward", "augment",
+                                         "forward@0", "score@1"}
+    candidates = read_jsonl(project / "data/candidates.jsonl")
+    scores = read_jsonl(project / "data/scores/1.jsonl")
+    assert [s["id"] for s in scores] == [c["id"] for c in candidates] and len(candidates) > 0
+    assert all(1 <= s["score"] <= 5 for s in scores)
+    for stage in ("augment", "score/1"):
+        assert json.loads((project / f"metrics/{stage}.json").read_text())["backend"] == "vllm"
+    assert not (project / "models/forward/0/model.safetensors").exists()  # adapters, not merged

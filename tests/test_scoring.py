@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from humpback.scoring import expected_rating, parse_score, summarise
+from humpback.scoring import Summary, expected_rating, parse_score
 
 
 @pytest.mark.parametrize("text, score", [
@@ -37,7 +37,10 @@ def test_expected_rating_renormalises_over_digits():
 
 
 def test_summary_counts_unparsed_ratings():
-    metrics, table = summarise([{"score": 4.0}, {"score": None}, {"score": 2.6}])
+    summary = Summary()
+    summary.add([{"score": 4.0}, {"score": None}])
+    summary.add([{"score": 2.6}])  # streamed in chunks
+    metrics, table = summary.metrics(), summary.table()
     assert metrics["parsed"] == 2 and metrics["parse_rate"] == pytest.approx(2 / 3, abs=1e-4)
     assert metrics["histogram"] == {"1": 0, "2": 0, "3": 1, "4": 1, "5": 0}
     assert table[3] == {"score": 4, "count": 1}

@@ -17,11 +17,11 @@ def make_tiny_model(out_dir: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=8192,  # head_dim 32: vLLM's CPU kernels need >= 32
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
-        initializer_range=0.2,  # large enough for LoRA alone to move the logits of 32-wide states
+        initializer_range=0.2,  # large enough for LoRA alone to move the logits of 64-wide states
     )
     model = LlamaForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(out_dir, safe_serialization=True)

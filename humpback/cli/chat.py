@@ -1,7 +1,7 @@
 import click
 
 from humpback.config import load_params
-from humpback.generation import Sampling, hf_engine
+from humpback.generation import Sampling, load_engine
 from humpback.prompts import chat_prompt, with_tag
 
 
@@ -13,7 +13,7 @@ from humpback.prompts import chat_prompt, with_tag
 @click.option("--max-new-tokens", default=200, show_default=True)
 def chat(instruction: str, model_dir: str, base_dir: str, max_new_tokens: int) -> None:
     """Answer INSTRUCTION with a trained model, in the AI-assistant style the paper asks for."""
-    tag = load_params().prompts.seed_tag
-    engine = hf_engine(base_dir, model_dir, batch_size=1)
-    prompt = chat_prompt(engine.tokenizer, with_tag(instruction, tag))
+    params = load_params()
+    engine = load_engine(params.engine, base_dir, model_dir, batch_size=1)
+    prompt = chat_prompt(engine.tokenizer, with_tag(instruction, params.prompts.seed_tag))
     click.echo(engine.generate([prompt], Sampling(max_new_tokens))[0].strip())
