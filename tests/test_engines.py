@@ -18,7 +18,10 @@ CANDIDATES = [{"id": f"c{i}", "instruction": f"Question {i}?", "output": f"Answe
 @pytest.fixture(scope="module", params=["hf", "vllm"])
 def engine(request, tiny_model):
     engine_params = dataclasses.replace(PARAMS.engine, backend=request.param, cpu_kvcache_gb=1)
-    return load_engine(engine_params, tiny_model, None, batch_size=2)
+    engine = load_engine(engine_params, tiny_model, None, batch_size=2)
+    yield engine
+    if request.param == "vllm":  # stop vLLM's engine process now, not at interpreter exit
+        engine.llm.llm_engine.engine_core.shutdown()
 
 
 def rubric():
