@@ -135,7 +135,8 @@ def main() -> None:
                          "new_tokens_per_s": round(tokens / seconds, 1) if tokens else None})
             if backend == "hf" and task.startswith("augment"):
                 rows[-1].update(stage_overhead(engine, params, segments, args.repeats))
-            del engine
+            if hasattr(engine, "llm"):  # stop vLLM's engine process before the next one starts
+                engine.llm.llm_engine.engine_core.shutdown()
     lines = report(rows, args)
     if args.out == "-":
         print("\n".join(lines))
