@@ -8,6 +8,7 @@ names the key, so a typo fails in a second instead of after an hour of training.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -144,6 +145,50 @@ class CurateParams:
 
 
 @dataclass(frozen=True)
+class EvaluateParams:
+    instructions: str  # jsonl of held-out instructions (default: the seed split), or "hf:<id>"
+    hf_split: str
+    instruction_field: str
+    reference_field: Optional[str]  # reference answers, if the set has them; null: none
+    max_instructions: Optional[int]
+    max_new_tokens: int
+    batch_size: int
+    nll_max_length: int  # prompt + reference tokens kept when measuring the reference NLL
+    labels: str  # jsonl of {id, instruction, label: good|bad}: how good each curated set is
+
+    def __post_init__(self):
+        _require(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    model: str  # self (the model under test) | base | a model folder or hub id | http
+    mode: Literal["logprob", "generate"]
+    prompt: str  # template file with {instruction}, {output_a}, {output_b}
+    max_new_tokens: int  # generate mode
+    batch_size: int
+    confidence: float  # of the win rate's interval
+    base_url: Optional[str]  # model: http; an OpenAI-compatible endpoint, e.g. http://host:8000/v1
+    api_model: Optional[str]  # model: http; the model name the endpoint serves
+    api_key_env: str  # model: http; the environment variable holding the key (never the key)
+
+    def __post_init__(self):
+        _require(0 < self.confidence < 1, "confidence", "must be between 0 and 1")
+        _require(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None,
+                 "api_key_env", "must name an environment variable; keep the key itself out of "
+                 "params.yaml")
+        if self.model == "http":
+            _require(self.base_url, "base_url", "is needed with model: http")
+            _require(self.api_model, "api_model", "is needed with model: http")
+            _require(self.mode == "generate", "mode", "an http judge needs mode: generate")
+
+
+@dataclass(frozen=True)
+class StorageParams:
+    push_intermediates: bool  # false: `humpback push` skips the base model, candidates, scores
+
+
+@dataclass(frozen=True)
 class Params:
     random_seed: int
     models: list[int]  # forward@t for each t: M_0 .. M_N
@@ -158,6 +203,9 @@ class Params:
     forward: TrainParams
     score: ScoreParams
     curate: CurateParams
+    evaluate: EvaluateParams
+    judge: JudgeParams
+    storage: StorageParams
 
     def __post_init__(self):
         for t, previous in self.iterations.items():

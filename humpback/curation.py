@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from humpback.config import CurateParams
+from humpback.records import RecordError, numbered_jsonl
 
 
 def curate(candidates: list[dict], scores: list[dict], params: CurateParams) -> list[dict]:
@@ -23,3 +24,34 @@ def curate(candidates: list[dict], scores: list[dict], params: CurateParams) -> 
 def training_set(seed_pairs: list[dict], curated: list[dict]) -> list[dict]:
     """M_t's training data: the seed pairs plus the curated pairs, each marked with its source."""
     return [{**p, "source": "seed"} for p in seed_pairs] + curated
+
+
+def read_labels(path) -> dict[tuple[str, str], bool]:
+    """Hand labels of candidate pairs: (id, instruction) -> good. A label belongs to one pair:
+    once the backward model writes another instruction for a segment, its old label no longer
+    applies."""
+    labels = {}
+    for line, record in numbered_jsonl(path, required=["id", "instruction", "label"]):
+        if record["label"] not in ("good", "bad"):
+            raise RecordError(f"{path}:{line}: label must be 'good' or 'bad', got {record['label']!r}")
+        labels[(record["id"], record["instruction"])] = record["label"] == "good"
+    return labels
+
+
+def label_quality(candidates: list[dict], curated: list[dict],
+                  labels: dict[tuple[str, str], bool]) -> dict:
+    """Precision and recall of a curated set against hand labels (the paper's Table 7), over the
+    candidates that carry a label; keeping every candidate would score `baseline_precision`."""
+    def labelled(pairs):
+        return [labels[key] for key in ((p["id"], p["instruction"]) for p in pairs) if key in labels]
+
+    pool, kept = labelled(candidates), labelled(curated)
+    good = sum(pool)
+    return {
+        "labelled": len(pool),
+        "labelled_good": good,
+        "baseline_precision": round(good / len(pool), 4) if pool else None,
+        "curated_labelled": len(kept),
+        "precision": round(sum(kept) / len(kept), 4) if kept else None,
+        "recall": round(sum(kept) / good, 4) if good else None,
+    }

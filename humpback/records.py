@@ -16,6 +16,12 @@ class RecordError(HumpbackError):
 
 def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[dict]:
     """Yield one dict per non-empty line, checking that the `required` fields hold strings."""
+    for _, record in numbered_jsonl(path, required):
+        yield record
+
+
+def numbered_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
+    """Like `read_jsonl`, with each record's line number for messages about its values."""
     path = Path(path)
     required = tuple(required)
     try:
@@ -29,7 +35,7 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[dict]
             except UnicodeDecodeError as err:
                 raise RecordError(f"{path}:{line_no}: not UTF-8 ({err.reason})") from None
             if line.strip():
-                yield _parse(line, path, line_no, required)
+                yield line_no, _parse(line, path, line_no, required)
 
 
 def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...]) -> dict:
@@ -75,6 +81,25 @@ class JsonlWriter:
         self.handle.close()
         if exc_type is None:
             os.replace(self.tmp, self.path)
+
+
+def write_json(path: str | Path, value) -> None:
+    """Write one JSON document atomically (alpaca_eval reads a JSON list, not JSON Lines)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"{path}: file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path}: not valid JSON ({err})") from None
 
 
 def chunks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:

@@ -135,13 +135,13 @@ def _step(model, batch: list[Example], micro_batch_size: int, pad_id: int) -> fl
     total_targets = sum(len(e.target_ids) for e in batch)
     total_loss = 0.0
     for start in range(0, len(batch), micro_batch_size):
-        loss = _token_loss_sum(model, batch[start:start + micro_batch_size], pad_id)
+        loss = token_loss_sum(model, batch[start:start + micro_batch_size], pad_id)
         (loss / total_targets).backward()
         total_loss += loss.item()
     return total_loss / total_targets
 
 
-def _token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
+def token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
     """Summed cross-entropy over target tokens; logits are computed only where a target is."""
     width = max(len(e.prompt_ids) + len(e.target_ids) for e in examples)
     input_ids = torch.full((len(examples), width), pad_id)

@@ -23,3 +23,31 @@ def test_training_set_marks_sources():
     rows = training_set([{"id": "s", "instruction": "x", "output": "y"}],
                         curate(CANDIDATES, SCORES, CurateParams(5, None)))
     assert [r["source"] for r in rows] == ["seed", "augmented"]
+
+
+def test_precision_and_recall_against_hand_labels(tmp_path):
+    from humpback.curation import label_quality, read_labels
+
+    labels_file = tmp_path / "labels.jsonl"
+    labels_file.write_text("".join(
+        f'{{"id": "c{i}", "instruction": "q{i}", "label": "{"good" if i < 3 else "bad"}"}}\n'
+        for i in range(5)) + '{"id": "c5", "instruction": "an older instruction", "label": "good"}\n')
+    labels = read_labels(labels_file)
+    kept = curate(CANDIDATES, SCORES, CurateParams(min_score=4, top_fraction=None))  # c0 c3 c4
+    quality = label_quality(CANDIDATES, kept, labels)
+    # c5's label was for another instruction: it does not apply to the candidate (c5, q5).
+    assert quality == {"labelled": 5, "labelled_good": 3, "baseline_precision": 0.6,
+                       "curated_labelled": 3, "precision": 0.3333, "recall": 0.3333}
+
+
+def test_a_bad_label_names_its_line(tmp_path):
+    import pytest
+
+    from humpback.curation import read_labels
+    from humpback.records import RecordError
+
+    labels_file = tmp_path / "labels.jsonl"
+    labels_file.write_text('{"id": "c0", "instruction": "q0", "label": "good"}\n\n'
+                           '{"id": "c1", "instruction": "q1", "label": "meh"}\n')
+    with pytest.raises(RecordError, match=r"labels.jsonl:3: label must be 'good' or 'bad'"):
+        read_labels(labels_file)

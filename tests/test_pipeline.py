@@ -1,5 +1,6 @@
 """End to end: the real `dvc repro` in a temporary git repository, on a tiny model."""
 
+import csv
 import json
 import os
 import shutil
@@ -14,7 +15,9 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "data/seed.jsonl"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "data/seed.jsonl",
+                 "data/labels.jsonl"]
+EVALUATION = {"evaluate@0", "evaluate@1", "evaluate@2", "judge@0", "judge@1", "judge@2", "compare"}
 
 
 def tiny_params(project: Path, model_dir: Path, backend: str) -> None:
@@ -27,6 +30,8 @@ def tiny_params(project: Path, model_dir: Path, backend: str) -> None:
     params["augment"].update(max_new_tokens=8, batch_size=4)
     params["score"].update(batch_size=4)
     params["curate"].update(min_score=1.0, top_fraction=None)
+    params["evaluate"].update(max_new_tokens=8, batch_size=4, nll_max_length=128)
+    params["judge"].update(batch_size=4)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -76,7 +81,7 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_full_loop_then_only_curation_downstream_reruns(project):
     ran = repro(project)
     assert ran == {"base", "seed", "corpus", "backward", "augment", "forward@0", "forward@1",
-                   "forward@2", "score@1", "score@2", "curate@1", "curate@2"}
+                   "forward@2", "score@1", "score@2", "curate@1", "curate@2"} | EVALUATION
 
     segments = read_jsonl(project / "data/corpus.jsonl")
     candidates = read_jsonl(project / "data/candidates.jsonl")
@@ -100,6 +105,33 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     assert json.loads((project / "metrics/forward/1.json").read_text())["augmented_pairs"] == len(candidates)
     assert (project / "plots/loss/forward-2.csv").read_text().startswith("step,loss\n")
 
+    # Evaluation: answers in alpaca_eval's format, the reference NLL, judging in both orders.
+    held_out = read_jsonl(project / "data/seed/eval.jsonl")
+    for t in (0, 1, 2):
+        answers = json.loads((project / f"data/eval/answers/{t}.json").read_text())
+        assert [a["instruction"] for a in answers] == [p["instruction"] for p in held_out]
+        assert all(set(a) == {"instruction", "output", "generator"}
+                   and a["generator"] == f"humpback-M{t}" for a in answers)
+        evaluated = json.loads((project / f"metrics/evaluate/{t}.json").read_text())
+        assert evaluated["nll"] > 0 and evaluated["nll_examples"] == len(held_out)
+        judged = json.loads((project / f"metrics/judge/{t}.json").read_text())
+        opponents = ["vs_reference", "vs_M0"] if t else ["vs_reference"]
+        assert [key for key in judged if key.startswith("vs_")] == sorted(opponents)
+        for opponent in opponents:
+            result = judged[opponent]
+            assert result["compared"] == len(held_out)
+            assert sum(result[k] for k in ("wins", "ties", "losses", "unparseable")) == 2 * len(held_out)
+            assert result["ci_low"] <= result["win_rate"] <= result["ci_high"]
+        judgements = read_jsonl(project / f"data/eval/judgements/{t}.jsonl")
+        assert len(judgements) == len(opponents) * len(held_out)
+    with (project / "plots/iterations.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["model"] for row in rows] == ["0", "1", "2"]
+    assert [row["curated"] for row in rows] == ["", str(len(candidates)), str(len(candidates))]
+    for row in rows:
+        t = row["model"]
+        assert float(row["nll"]) == json.loads((project / f"metrics/evaluate/{t}.json").read_text())["nll"]
+
     # Same params, same seed: re-running generation, scoring and curation gives the same bytes.
     made = ["data/candidates.jsonl", "data/scores/1.jsonl", "data/curated/1.jsonl"]
     before = [(project / path).read_bytes() for path in made]
@@ -113,16 +145,33 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["curate"]["min_score"] = min(s for s in scores if s > scores[0])
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert repro(project) == {"curate@1", "forward@1", "score@2", "curate@2", "forward@2"}
+    assert repro(project) == {"curate@1", "forward@1", "score@2", "curate@2", "forward@2",
+                              "evaluate@1", "evaluate@2", "judge@1", "judge@2", "compare"}
     assert len(read_jsonl(project / "data/curated/1.jsonl")) < len(candidates)
 
     assert repro(project) == set()
+
+    # Hand labels for these candidates (every other one good): only the comparison re-runs, and
+    # it reports the precision and recall of each curated set against them.
+    good = {c["id"] for c in candidates[::2]}
+    (project / "data/labels.jsonl").write_text("".join(
+        json.dumps({"id": c["id"], "instruction": c["instruction"],
+                    "label": "good" if c["id"] in good else "bad"}) + "\n" for c in candidates))
+    assert repro(project) == {"compare"}
+    quality = json.loads((project / "metrics/curation.json").read_text())["curation_quality"]
+    for t in ("1", "2"):
+        kept_good = sum(c["id"] in good for c in read_jsonl(project / f"data/curated/{t}.jsonl"))
+        kept = len(read_jsonl(project / f"data/curated/{t}.jsonl"))
+        assert quality[t]["labelled"] == len(candidates)
+        assert quality[t]["precision"] == round(kept_good / kept, 4)
+        assert quality[t]["recall"] == round(kept_good / len(good), 4)
 
     # A third iteration in params adds its three stages and re-runs nothing else.
     params["models"].append(3)
     params["iterations"]["3"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert repro(project) == {"score@3", "curate@3", "forward@3"}
+    assert repro(project) == {"score@3", "curate@3", "forward@3", "evaluate@3", "judge@3",
+                              "compare"}
 
 
 def test_augment_and_score_through_the_real_vllm_engine(tmp_path_factory, tiny_model):

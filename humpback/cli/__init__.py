@@ -4,6 +4,7 @@ import click
 
 from humpback.cli.chat import chat
 from humpback.cli.check import check
+from humpback.cli.push import push
 from humpback.cli.show import show
 
 
@@ -15,3 +16,4 @@ def main() -> None:
 main.add_command(check)
 main.add_command(show)
 main.add_command(chat)
+main.add_command(push)

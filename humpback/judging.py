@@ -1,0 +1,144 @@
+"""Pairwise judging, AlpacaEval style: which of two answers to an instruction is better?
+
+Every comparison is judged twice, with the answers in both orders, so a judge that prefers the
+first (or second) position gives a tie instead of a verdict. Two modes, as for scoring: `generate`
+parses a written `Winner: A|B|tie` line; `logprob` reads the judge's next-token probabilities of
+A, B and tie after "Winner:" (one forward pass, always parseable).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Sequence
+
+from humpback.config import EngineParams, JudgeParams
+from humpback.generation import Engine, Sampling, load_engine
+from humpback.prompts import chat_prompt, render
+
+# "Winner: A", "**Winner:** B", "winner = tie", "Winner: Response A", "Winner: (b)".
+_WINNER = re.compile(r"winner\s*\**\s*[:=]?\s*\**\s*(?:response\s+|output\s+)?[\[(]?\s*(a|b|tie)\b",
+                     re.IGNORECASE)
+CHOICES = ("A", "B", "tie")
+POINTS = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+
+def parse_verdict(text: str) -> str | None:
+    """"A", "B" or "tie" from the judge's last `Winner:` line; None if it wrote none."""
+    matches = _WINNER.findall(text)
+    if not matches:
+        return None
+    last = matches[-1].lower()
+    return "tie" if last == "tie" else last.upper()
+
+
+def outcome(verdict: str | None, model_is_a: bool) -> str | None:
+    """The verdict from the evaluated model's side: win, loss, tie, or None if unparseable."""
+    if verdict in (None, "tie"):
+        return verdict
+    return "win" if (verdict == "A") == model_is_a else "loss"
+
+
+def verdict_prefix(tokenizer) -> str:
+    """The start of the judge's reply in logprob mode, so that its next token is the verdict."""
+    return "Winner: " if len(tokenizer.encode(" A", add_special_tokens=False)) > 1 else "Winner:"
+
+
+def verdict_token_ids(tokenizer) -> list[list[int]]:
+    """For A, B and tie, the first token that spells each, with or without a leading space."""
+    return [sorted({tokenizer.encode(text, add_special_tokens=False)[0]
+                    for text in (choice, f" {choice}")}) for choice in CHOICES]
+
+
+def load_judge(params: JudgeParams, engine: EngineParams, base_dir, model_dir) -> Engine:
+    """The judge named by `judge.model`: the model under test, the base model, another local
+    model or an OpenAI-compatible endpoint."""
+    if params.model == "http":
+        from humpback.http_engine import HTTPEngine
+
+        return HTTPEngine(params.base_url, params.api_model, params.api_key_env)
+    if params.model == "self":
+        return load_engine(engine, base_dir, model_dir, params.batch_size)
+    if params.model == "base":
+        return load_engine(engine, base_dir, None, params.batch_size)
+    return load_engine(engine, params.model, None, params.batch_size)
+
+
+def judge_prompts(template: str, tokenizer, instruction: str, model_output: str,
+                  other_output: str, prefix: str) -> list[str]:
+    """The two orders: the evaluated model's answer as A, then as B. Without a tokenizer (an HTTP
+    judge) the user message is sent as it is and the endpoint applies its own chat template."""
+    users = [render(template, instruction=instruction, output_a=a, output_b=b)
+             for a, b in ((model_output, other_output), (other_output, model_output))]
+    if tokenizer is None:
+        return users
+    return [chat_prompt(tokenizer, user, assistant_prefix=prefix) for user in users]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    instruction: str
+    model_output: str
+    other_output: str
+
+
+def judge(engine: Engine, template: str, comparisons: Sequence[Comparison], mode: str,
+          max_new_tokens: int = 64, desc: str = "") -> list[dict]:
+    """One record per comparison: the verdict of each order and the points of the evaluated
+    model (1 win, 0.5 tie, 0 loss; averaged over the orders that parsed; None if neither did)."""
+    tokenizer = getattr(engine, "tokenizer", None)
+    prefix = verdict_prefix(tokenizer) if mode == "logprob" else ""
+    prompts = [p for c in comparisons for p in judge_prompts(
+        template, tokenizer, c.instruction, c.model_output, c.other_output, prefix)]
+    if mode == "logprob":
+        probs = engine.next_token_probs(prompts, verdict_token_ids(tokenizer), desc=desc)
+        verdicts = [max(CHOICES, key=lambda c, p=p: p[CHOICES.index(c)]) for p in probs]
+        evidence = [dict(zip(CHOICES, p)) for p in probs]
+    else:
+        evidence = engine.generate(prompts, Sampling(max_new_tokens), desc=desc)
+        verdicts = [parse_verdict(text) for text in evidence]
+    records = []
+    for i, c in enumerate(comparisons):
+        outcomes = [outcome(verdicts[2 * i], True), outcome(verdicts[2 * i + 1], False)]
+        parsed = [POINTS[o] for o in outcomes if o is not None]
+        records.append({"instruction": c.instruction, "outcomes": outcomes,
+                        "judge_said": evidence[2 * i: 2 * i + 2],
+                        "points": sum(parsed) / len(parsed) if parsed else None})
+    return records
+
+
+def wilson_interval(rate: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a rate over n comparisons (ties count as half a win)."""
+    if n == 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    denominator = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def win_rate(records: Sequence[dict], confidence: float = 0.95) -> dict:
+    """Win rate of the evaluated model with its confidence interval, and what the judge did."""
+    points = [r["points"] for r in records if r["points"] is not None]
+    outcomes = [o for r in records for o in r["outcomes"]]
+    rate = sum(points) / len(points) if points else None
+    low, high = wilson_interval(rate or 0.0, len(points), confidence)
+    return {
+        "win_rate": round(rate, 4) if rate is not None else None,
+        "ci_low": round(low, 4), "ci_high": round(high, 4), "confidence": confidence,
+        "compared": len(records), "judged": len(points),
+        "wins": outcomes.count("win"), "ties": outcomes.count("tie"),
+        "losses": outcomes.count("loss"),
+        "unparseable": outcomes.count(None),
+        "first_position_rate": _first_position_rate(records),
+    }
+
+
+def _first_position_rate(records: Sequence[dict]) -> float | None:
+    """How often a decisive verdict picked answer A: 0.5 for a judge without position bias."""
+    picked_a = [r["outcomes"][0] == "win" for r in records if r["outcomes"][0] in ("win", "loss")]
+    picked_a += [r["outcomes"][1] == "loss" for r in records if r["outcomes"][1] in ("win", "loss")]
+    return round(sum(picked_a) / len(picked_a), 4) if picked_a else None

@@ -1,0 +1,44 @@
+"""compare: one row per model M_t (win rates, reference NLL, curated-set size, precision and
+recall of the curated set against hand labels) for `dvc plots show` and `dvc metrics show`."""
+
+import json
+from pathlib import Path
+
+from humpback.config import load_params
+from humpback.curation import label_quality, read_labels
+from humpback.metrics import write_metrics, write_table
+from humpback.records import read_jsonl
+from humpback.stage import run_stage
+
+
+def main(evaluate_dir: str, judge_dir: str, candidates: str, curated_dir: str, table: str,
+         metrics: str) -> None:
+    params = load_params()
+    labels = read_labels(params.evaluate.labels)
+    pool = list(read_jsonl(candidates, required=["id", "instruction"]))
+    rows, quality = [], {}
+    for t in params.models:
+        evaluated = _read(Path(evaluate_dir, f"{t}.json"))
+        judged = _read(Path(judge_dir, f"{t}.json"))
+        row = {"model": t, "nll": evaluated.get("nll"),
+               "win_rate_vs_reference": judged.get("vs_reference", {}).get("win_rate"),
+               # M_0 against itself is an even match by definition: the curve starts at 0.5.
+               "win_rate_vs_M0": judged.get("vs_M0", {}).get("win_rate", 0.5 if t == 0 else None),
+               "mean_length": evaluated.get("mean_length"), "curated": None}
+        curated_path = Path(curated_dir, f"{t}.jsonl")
+        if t > 0 and curated_path.exists():
+            curated = list(read_jsonl(curated_path))
+            row["curated"] = len(curated)
+            quality[str(t)] = label_quality(pool, curated, labels)
+        rows.append(row)
+    write_table(table, rows)
+    write_metrics(metrics, {"curation_quality": quality})
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "evaluate_dir", "judge_dir", "candidates", "curated_dir", "table",
+              "metrics")

@@ -1,0 +1,72 @@
+"""Evaluation on the tiny model: held-out instructions, alpaca_eval answers, reference NLL."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from conftest import ROOT
+from humpback.config import load_params
+from humpback.evaluation import answer, load_instructions, mean_length, reference_nll
+from humpback.generation import hf_engine
+from humpback.models import load_for_inference, load_tokenizer
+from humpback.records import RecordError
+
+PARAMS = load_params(ROOT / "params.yaml").evaluate
+
+
+def write(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_instructions_with_and_without_references(tmp_path):
+    source = write(tmp_path / "eval.jsonl", [{"instruction": " Say hi. ", "output": "Hi!"},
+                                             {"instruction": "Count to 3."}])
+    params = dataclasses.replace(PARAMS, instructions=str(source))
+    assert load_instructions(params) == [{"instruction": "Say hi.", "reference": "Hi!"},
+                                         {"instruction": "Count to 3.", "reference": None}]
+    capped = dataclasses.replace(params, max_instructions=1, reference_field=None)
+    assert load_instructions(capped) == [{"instruction": "Say hi.", "reference": None}]
+
+
+def test_bad_instruction_sets_name_the_file(tmp_path):
+    empty = write(tmp_path / "empty.jsonl", [])
+    with pytest.raises(RecordError, match="empty.jsonl: no instructions"):
+        load_instructions(dataclasses.replace(PARAMS, instructions=str(empty)))
+    missing = write(tmp_path / "bad.jsonl", [{"instruction": "ok"}, {"prompt": "x"}])
+    with pytest.raises(RecordError, match="bad.jsonl:2: missing or empty field 'instruction'"):
+        load_instructions(dataclasses.replace(PARAMS, instructions=str(missing)))
+
+
+def test_answers_are_in_alpaca_evals_format(tiny_model):
+    outputs = answer(hf_engine(tiny_model, None, 2), ["Say hi.", "Count to 3."], "Be brief.",
+                     "humpback-M0", max_new_tokens=4)
+    assert [set(o) for o in outputs] == [{"instruction", "output", "generator"}] * 2
+    assert [o["instruction"] for o in outputs] == ["Say hi.", "Count to 3."]
+    assert {o["generator"] for o in outputs} == {"humpback-M0"}
+    assert mean_length(o["output"] for o in outputs) == sum(len(o["output"]) for o in outputs) / 2
+
+
+def test_reference_nll_is_the_mean_loss_over_answer_tokens(tiny_model):
+    model, tokenizer = load_for_inference(tiny_model).float(), load_tokenizer(tiny_model)
+    pairs = [("Say hi.", "Hello there!"), ("Name a colour.", "Blue, like the sky at noon.")]
+    result = reference_nll(model, tokenizer, pairs, max_length=128, batch_size=2)
+    # The same number from transformers' own loss, one example at a time, answer tokens only.
+    total = tokens = 0
+    for user, assistant in pairs:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                               add_generation_prompt=True)
+        full = tokenizer.apply_chat_template([{"role": "user", "content": user},
+                                              {"role": "assistant", "content": assistant}],
+                                             tokenize=False)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = prompt_ids + tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+        labels = [-100] * len(prompt_ids) + ids[len(prompt_ids):]
+        with torch.no_grad():
+            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+        n = len(ids) - len(prompt_ids)
+        total, tokens = total + loss.item() * n, tokens + n
+    assert result["nll_tokens"] == tokens and result["nll_examples"] == 2
+    assert result["nll"] == pytest.approx(total / tokens, abs=1e-3)
