@@ -52,6 +52,9 @@ class CorpusParams:
     max_chars: int
     split_long: bool  # cut sections over max_chars at paragraph breaks instead of dropping them
     max_segments: Optional[int]
+    # an unusable source record (bad JSON or UTF-8, no text, an empty file): stop with its file
+    # and line, or skip it and count it in metrics/corpus.json (rejected_records)
+    on_bad_record: Literal["error", "skip"] = "error"
 
     def __post_init__(self):
         _require(self.sources, "sources", "must name at least one source")
@@ -208,6 +211,10 @@ class Params:
     storage: StorageParams
 
     def __post_init__(self):
+        wanted = [str(t) for t in range(1, len(self.iterations) + 1)]
+        gaps = [t for t in wanted if t not in self.iterations]
+        _require(not gaps, "iterations", f"must be numbered 1..{len(wanted)} so each one's "
+                 f"model feeds the next; missing \"{gaps[0] if gaps else ''}\"")
         for t, previous in self.iterations.items():
             _require(t.isdigit() and int(t) >= 1, f"iterations.{t}", "must be a number >= 1")
             _require(previous == int(t) - 1, f"iterations.{t}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from humpback.errors import HumpbackError
 
@@ -20,8 +20,11 @@ def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[dict]
         yield record
 
 
-def numbered_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
-    """Like `read_jsonl`, with each record's line number for messages about its values."""
+def numbered_jsonl(path: str | Path, required: Iterable[str] = (),
+                   on_error: Callable[[RecordError], None] | None = None,
+                   ) -> Iterator[tuple[int, dict]]:
+    """Like `read_jsonl`, with each record's line number for messages about its values.
+    A bad line raises, or with `on_error` is passed to it and skipped (a skip policy)."""
     path = Path(path)
     required = tuple(required)
     try:
@@ -31,11 +34,22 @@ def numbered_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[t
     with handle:
         for line_no, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise RecordError(f"{path}:{line_no}: not UTF-8 ({err.reason})") from None
-            if line.strip():
-                yield line_no, _parse(line, path, line_no, required)
+                record = _decode(raw, path, line_no, required)
+            except RecordError as err:
+                if on_error is None:
+                    raise
+                on_error(err)
+                continue
+            if record is not None:
+                yield line_no, record
+
+
+def _decode(raw: bytes, path: Path, line_no: int, required: tuple[str, ...]) -> dict | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RecordError(f"{path}:{line_no}: not UTF-8 ({err.reason})") from None
+    return _parse(line, path, line_no, required) if line.strip() else None
 
 
 def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...]) -> dict:
@@ -49,6 +63,19 @@ def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...]) -> di
         if not isinstance(record.get(field), str) or not record[field].strip():
             raise RecordError(f"{path}:{line_no}: missing or empty field '{field}'")
     return record
+
+
+def unique_ids(numbered: Iterable[tuple[int, dict]], path: str | Path,
+               field: str = "id") -> Iterator[tuple[int, dict]]:
+    """Pass numbered records through, failing on the first id seen twice (both lines named)."""
+    first_line: dict[str, int] = {}
+    for line_no, record in numbered:
+        key = str(record.get(field))
+        if key in first_line:
+            raise RecordError(f"{path}:{line_no}: duplicate {field} {key!r} "
+                              f"(first on line {first_line[key]})")
+        first_line[key] = line_no
+        yield line_no, record
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:

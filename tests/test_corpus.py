@@ -52,7 +52,8 @@ def test_metrics_count_every_removal_and_duplicates(tmp_path):
     records, counts = build(params, seed=0)
     assert [r["heading"] for r in records] == ["Alpha"]
     assert counts == {"documents": 1, "segments": 4, "removed_duplicate": 1,
-                      "removed_all_caps_heading": 1, "removed_too_short": 1, "kept": 1}
+                      "removed_all_caps_heading": 1, "removed_too_short": 1, "kept": 1,
+                      "rejected_records": 0}
 
 
 def test_jsonl_and_parquet_sources(tmp_path):
