@@ -3,9 +3,35 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from humpback.config import CurateParams
-from humpback.records import RecordError, numbered_jsonl
+from humpback.records import RecordError, numbered_jsonl, unique_ids
+
+
+def read_candidates(path: str | Path) -> list[dict]:
+    """Candidate pairs, one per id (a repeated id names both of its lines)."""
+    numbered = numbered_jsonl(path, required=["id", "instruction", "output"])
+    return [record for _, record in unique_ids(numbered, path)]
+
+
+def read_scores(path: str | Path, candidate_ids: set[str]) -> list[dict]:
+    """Score records, checked before anything is kept: one per candidate id, and a score that is
+    null (unrated) or a number from 1 to 5. A hand-edited or stale scores file fails on its
+    line instead of sorting strings against numbers or keeping a NaN."""
+    scores = []
+    for line, record in unique_ids(numbered_jsonl(path, required=["id"]), path):
+        if "score" not in record:
+            raise RecordError(f"{path}:{line}: missing field 'score'")
+        score = record["score"]
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                                  or not 1 <= score <= 5):
+            raise RecordError(f"{path}:{line}: score must be null or a number from 1 to 5, "
+                              f"got {score!r}")
+        if record["id"] not in candidate_ids:
+            raise RecordError(f"{path}:{line}: id {record['id']!r} is not among the candidates")
+        scores.append(record)
+    return scores
 
 
 def curate(candidates: list[dict], scores: list[dict], params: CurateParams) -> list[dict]:

@@ -24,13 +24,41 @@ _SCORE = re.compile(
 )
 
 
-def parse_score(text: str) -> float | None:
+def parse_score(text: str, candidate: str = "") -> float | None:
     """The last rating the model wrote, or None if there is none or it is outside 1-5."""
-    matches = _SCORE.findall(text)
-    if not matches:
-        return None
-    value = float(matches[-1])
-    return value if 1 <= value <= 5 else None
+    value = last_rating(text, candidate)
+    return value if value is not None and 1 <= value <= 5 else None
+
+
+def last_rating(text: str, candidate: str = "") -> float | None:
+    """The number of the last rating in `text` not copied from `candidate`, in range or not.
+
+    A small model often echoes the text it rates, and a segment may hold its own `Score: 5`. A
+    rating counts only if it is not part of a verbatim copy: its line, joined to the non-blank
+    line before or after it in the reply, must not appear in the candidate (whitespace collapsed,
+    blank lines dropped; a substring, since a copy may start or end mid-line). Any echo of two or
+    more lines is thus ignored, while the model's own `Score: k` after its own reasoning counts
+    even when the candidate holds the same line. A lone copied line cannot be told from a rating
+    and counts, but the last rating wins. Where a rating directly follows an echoed line that
+    precedes the same line in the candidate, the reply is indistinguishable from a longer echo
+    and the rating is ignored: an unrated candidate is never kept, an injected rating could be.
+    """
+    lines = [_norm(line) for line in text.splitlines()]
+    quoted = "\n".join(line for line in map(_norm, candidate.splitlines()) if line)
+    value = None
+    for i, line in enumerate(lines):
+        if not line or not _SCORE.search(line):
+            continue
+        before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j]), None)
+        after = next((lines[j] for j in range(i + 1, len(lines)) if lines[j]), None)
+        if any(f"{x}\n{y}" in quoted for x, y in ((before, line), (line, after)) if x and y):
+            continue
+        value = float(_SCORE.findall(line)[-1])
+    return value
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
 
 
 def rating_prompt(template: str, tokenizer, instruction: str, output: str, mode: str,
@@ -86,19 +114,23 @@ def score_candidates(engine: Engine, template: str, candidates: list[dict],
     records = []
     for i, c in enumerate(candidates):
         texts = [sample[i] for sample in samples]
-        ratings = [parse_score(text) for text in texts]
+        # the rating model's reply is untrusted: an echo of the candidate's own text never counts
+        raw = [last_rating(text, f"{c['instruction']}\n{c['output']}") for text in texts]
+        ratings = [r if r is not None and 1 <= r <= 5 else None for r in raw]
         parsed = [r for r in ratings if r is not None]
         records.append({"id": c["id"], "ratings": ratings, "rating_texts": texts,
+                        "out_of_range": sum(r is not None and not 1 <= r <= 5 for r in raw),
                         "score": round(sum(parsed) / len(parsed), 4) if parsed else None})
     return records
 
 
 class Summary:
     """Running metrics over score records (count, parse rate, mean, histogram of rounded
-    scores), kept as counts so memory stays flat however many candidates stream past."""
+    scores; in generate mode the ratings with no score and with one outside 1-5), kept as counts
+    so memory stays flat however many candidates stream past."""
 
     def __init__(self):
-        self.candidates = self.parsed = 0
+        self.candidates = self.parsed = self.unparseable = self.out_of_range = 0
         self.total = self.digit_mass = 0.0
         self.histogram: Counter = Counter()
 
@@ -106,6 +138,9 @@ class Summary:
         for record in records:
             self.candidates += 1
             self.digit_mass += record.get("digit_mass", 0.0)
+            out_of_range = record.get("out_of_range", 0)
+            self.out_of_range += out_of_range
+            self.unparseable += sum(r is None for r in record.get("ratings", [])) - out_of_range
             if record["score"] is not None:
                 self.parsed += 1
                 self.total += record["score"]
@@ -118,6 +153,8 @@ class Summary:
             "parse_rate": round(self.parsed / self.candidates, 4) if self.candidates else 0.0,
             "mean_score": round(self.total / self.parsed, 4) if self.parsed else None,
             "histogram": {str(r): self.histogram.get(r, 0) for r in RATINGS},
+            "ratings_unparseable": self.unparseable,
+            "ratings_out_of_range": self.out_of_range,
         }
         if self.digit_mass:
             metrics["mean_digit_mass"] = round(self.digit_mass / self.candidates, 4)

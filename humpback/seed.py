@@ -6,25 +6,36 @@ import random
 from typing import Iterable
 
 from humpback.config import SeedParams
-from humpback.records import RecordError, read_jsonl
+from humpback.corpus import clean_text
+from humpback.records import RecordError, numbered_jsonl, read_jsonl, unique_ids
 
 MIN_EVAL, MIN_TRAIN = 2, 4
 
 
 def load_pairs(params: SeedParams) -> list[dict]:
     """Seed pairs as {id, instruction, output} records, in a stable order."""
+    if params.format == "pairs" and not params.source.startswith("hf:"):
+        # from a file, a repeated id is reported with both of its lines
+        numbered = ((line, _pair(row, line))
+                    for line, row in numbered_jsonl(params.source, _required(params.format)))
+        pairs = [pair for _, pair in unique_ids(numbered, params.source)]
+    else:
+        rows = _rows(params)
+        pairs = (select_oasst1(rows, params.language) if params.format == "oasst1"
+                 else [_pair(row, i) for i, row in enumerate(rows, start=1)])
+        _check_unique_ids(pairs, params.source)
+    if not pairs:
+        raise RecordError(f"{params.source}: no seed pairs in it (seed.source, seed.format: "
+                          f"{params.format})")
+    return pairs[: params.max_pairs] if params.max_pairs else pairs
+
+
+def _rows(params: SeedParams) -> Iterable[dict]:
     if params.source.startswith("hf:"):
         import datasets
 
-        rows: Iterable[dict] = datasets.load_dataset(params.source[3:], split=params.hf_split)
-    else:
-        rows = read_jsonl(params.source, required=_required(params.format))
-    if params.format == "oasst1":
-        pairs = select_oasst1(rows, params.language)
-    else:
-        pairs = [_pair(row, i) for i, row in enumerate(rows, start=1)]
-    _check_unique_ids(pairs, params.source)
-    return pairs[: params.max_pairs] if params.max_pairs else pairs
+        return datasets.load_dataset(params.source[3:], split=params.hf_split)
+    return read_jsonl(params.source, required=_required(params.format))
 
 
 def _required(fmt: str) -> list[str]:
@@ -32,8 +43,11 @@ def _required(fmt: str) -> list[str]:
 
 
 def _pair(row: dict, line: int) -> dict:
+    """Text cleaned as the corpus is: control characters would reach the tokenizer, and a lone
+    surrogate (valid in JSON) cannot be written back as UTF-8."""
     return {"id": str(row.get("id", f"seed-{line:05d}")),
-            "instruction": row["instruction"].strip(), "output": row["output"].strip()}
+            "instruction": clean_text(row["instruction"]).strip(),
+            "output": clean_text(row["output"]).strip()}
 
 
 def _check_unique_ids(pairs: list[dict], where: str) -> None:

@@ -1,7 +1,7 @@
 """curate@t: keep the candidates scored >= k (section `curate`); write M_t's training set."""
 
 from humpback.config import load_params
-from humpback.curation import curate, training_set
+from humpback.curation import curate, read_candidates, read_scores, training_set
 from humpback.metrics import write_metrics
 from humpback.records import read_jsonl, write_jsonl
 from humpback.stage import run_stage
@@ -10,8 +10,8 @@ from humpback.stage import run_stage
 def main(candidates: str, scores: str, seed_train: str, curated: str, train_set: str,
          metrics: str) -> None:
     params = load_params().curate
-    pool = list(read_jsonl(candidates, required=["id", "instruction", "output"]))
-    kept = curate(pool, list(read_jsonl(scores, required=["id"])), params)
+    pool = read_candidates(candidates)
+    kept = curate(pool, read_scores(scores, {c["id"] for c in pool}), params)
     write_jsonl(curated, kept)
     write_jsonl(train_set, training_set(list(read_jsonl(seed_train)), kept))
     write_metrics(metrics, {"candidates": len(pool), "curated": len(kept),

@@ -86,3 +86,41 @@ def test_missing_source_names_the_path(tmp_path):
 def test_control_characters_are_removed():
     (segment,) = split_segments(Document("d", "Title\n=====\nclean\x00 te\x07xt"))
     assert segment.text == "clean text"
+
+
+# --- text cleaning, for any input ---
+
+import unicodedata  # noqa: E402
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from humpback.corpus import clean_text  # noqa: E402
+
+
+def _bad_chars(text: str) -> set[str]:
+    return {ch for ch in text if ch not in "\n\t"
+            and (unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029\ufeff")}
+
+
+@given(st.text())
+def test_cleaning_leaves_no_control_characters_and_is_idempotent(text):
+    cleaned = clean_text(text)
+    assert not _bad_chars(cleaned)
+    assert clean_text(cleaned) == cleaned and len(cleaned) <= len(text)
+    cleaned.encode("utf-8")  # lone surrogates, valid in JSON strings, are gone
+
+
+@given(st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"),
+                             blacklist_characters="\ufeff") | st.sampled_from(" \n\t")))
+def test_cleaning_keeps_ordinary_text_unchanged(text):
+    assert clean_text(text) == text
+
+
+@given(st.text())
+def test_segments_of_any_text_are_clean(text):
+    for segment in split_segments(Document("doc", text), max_chars=200):
+        assert not _bad_chars(segment.text) and not _bad_chars(segment.heading)
+
+
+def test_unusual_spaces_and_line_breaks_are_normalised_not_dropped():
+    assert clean_text("a\u00a0b\r\nc\u2028d\x0ce\x00f\ufeff") == "a b\nc\nd\nef"
