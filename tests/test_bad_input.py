@@ -1,0 +1,264 @@
+"""Bad input and bad params, through the stage entry points a user runs (`dvc repro` runs the
+same commands): each ends in one line `error: <file>:<line>: ...` (or naming the params key), or,
+where params say skip, in a count of rejected records in the metrics; never a traceback."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BODY = "A clear paragraph about a topic, long enough for the length filter to keep it. " * 2
+GOOD_DOC = f"Heading\n=======\n{BODY}"
+PAIR = {"instruction": "Name a colour.", "output": "Blue."}
+
+
+def make_project(tmp_path, change=None):
+    """A project folder with the shipped params.yaml, edited by `change`."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["corpus"].update(min_chars=40, max_chars=400, max_segments=None, split_long=True)
+    if change:
+        change(params)
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return project
+
+
+def run(project, script, *args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def jsonl(*records) -> bytes:
+    return b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n"
+                    for r in records)
+
+
+# --- corpus: unusable source records stop with file:line, or are skipped and counted ---
+
+def corpus_project(tmp_path, files: dict[str, bytes], policy="error"):
+    sources = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        sources.append(str(tmp_path / name))
+    return make_project(tmp_path, lambda p: p["corpus"].update(sources=sources,
+                                                              on_bad_record=policy))
+
+
+def run_corpus(project):
+    return run(project, "corpus.py", "corpus.jsonl", "corpus-metrics.json")
+
+
+BAD_CORPUS_FILES = {
+    "malformed JSON": ({"docs.jsonl": jsonl({"text": GOOD_DOC}, b'{"text": "Head')},
+                       "docs.jsonl:2: malformed JSON"),
+    "non-UTF-8 jsonl": ({"docs.jsonl": jsonl({"text": GOOD_DOC}, {"text": "x"}, b'{"text": "\xff"}')},
+                        "docs.jsonl:3: not UTF-8"),
+    "non-UTF-8 text": ({"notes.txt": GOOD_DOC.encode() + b"\nmore\n\xfe\xff\n"},
+                       "notes.txt:5: not UTF-8"),
+    "missing field": ({"docs.jsonl": jsonl({"text": GOOD_DOC}, {"body": GOOD_DOC})},
+                      "docs.jsonl:2: missing or empty field 'text'"),
+    "empty text file": ({"empty.txt": b""}, "empty.txt: empty file"),
+    "empty jsonl": ({"empty.jsonl": b"\n"}, "empty.jsonl: empty file"),
+}
+
+
+@pytest.mark.parametrize("files, message", BAD_CORPUS_FILES.values(), ids=BAD_CORPUS_FILES)
+def test_corpus_bad_record_is_one_line_naming_file_and_line(tmp_path, files, message):
+    project = corpus_project(tmp_path, files)
+    result = run_corpus(project)
+    assert_one_line_error(result, message, "corpus.on_bad_record")
+    assert not (project / "corpus.jsonl").exists()
+
+
+def test_corpus_skip_policy_counts_rejected_records(tmp_path):
+    files = {"docs.jsonl": jsonl({"text": GOOD_DOC}, b'{"text": "Head', b'{"text": "\xff"}',
+                                 {"body": "x"}),
+             "empty.txt": b"",
+             "notes.txt": b"Title\n=====\n\xff\n"}
+    project = corpus_project(tmp_path, files, policy="skip")
+    result = run_corpus(project)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "docs.jsonl:2: malformed JSON" in result.stderr
+    metrics = json.loads((project / "corpus-metrics.json").read_text())
+    assert metrics["rejected_records"] == 5 and metrics["kept"] == 1
+
+
+def test_corpus_that_filters_to_nothing_is_one_line(tmp_path):
+    project = corpus_project(tmp_path, {"short.md": b"# Title\nToo short.\n\n# OTHER\nAlso short.\n"})
+    assert_one_line_error(run_corpus(project), "short.md", "no segment passed the filters",
+                          "removed_too_short")
+
+
+def test_corpus_duplicates_are_removed_and_counted(tmp_path):
+    # ids in a jsonl source are not used (segment ids are content hashes): a repeated id is
+    # harmless, a repeated text is dropped as a duplicate
+    twin = GOOD_DOC.replace("topic", "subject")
+    files = {"docs.jsonl": jsonl({"id": "a", "text": GOOD_DOC}, {"id": "a", "text": twin},
+                                 {"id": "b", "text": GOOD_DOC})}
+    project = corpus_project(tmp_path, files)
+    assert run_corpus(project).returncode == 0
+    metrics = json.loads((project / "corpus-metrics.json").read_text())
+    assert metrics["kept"] == 2 and metrics["removed_duplicate"] == 1
+    ids = [json.loads(line)["id"] for line in (project / "corpus.jsonl").read_text().splitlines()]
+    assert len(set(ids)) == 2
+
+
+def test_corpus_control_characters_are_removed(tmp_path):
+    dirty = GOOD_DOC.replace("clear", "cl\x00e\x07ar\x1b").replace("topic", "top\u200bic\r\n")
+    project = corpus_project(tmp_path, {"docs.jsonl": jsonl({"text": dirty + "\ud800"})})
+    result = run_corpus(project)
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in (project / "corpus.jsonl").open(encoding="utf-8")]
+    assert "clear" in record["text"] and "\r" not in record["text"]
+    assert not any(ord(ch) < 32 and ch not in "\n\t" for ch in record["text"])
+
+
+@pytest.mark.parametrize("name", ["huge.jsonl", "huge.txt"])
+def test_corpus_10mb_single_line_document_is_rejected_quickly(tmp_path, name):
+    line = ("word " * 2_000_000)[:10_000_000]
+    data = jsonl({"text": "Huge\n====\n" + line}, {"text": GOOD_DOC}) if name.endswith("l") \
+        else f"Huge\n====\n{line}\n\nSmall\n=====\n{BODY}\n".encode()
+    project = corpus_project(tmp_path, {name: data})
+    start = time.perf_counter()
+    result = run_corpus(project)
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - start < 20  # about 2 s here, interpreter start included
+    metrics = json.loads((project / "corpus-metrics.json").read_text())
+    assert metrics["removed_too_long"] == 1 and metrics["kept"] == 1
+
+
+def test_corpus_source_of_unknown_type_is_named(tmp_path):
+    project = corpus_project(tmp_path, {"slides.pdf": b"%PDF"})
+    assert_one_line_error(run_corpus(project), "slides.pdf: not a corpus file type")
+
+
+# --- seed pairs ---
+
+def seed_project(tmp_path, data: bytes, change=None):
+    (tmp_path / "seed.jsonl").write_bytes(data)
+
+    def edit(params):
+        params["seed"].update(source=str(tmp_path / "seed.jsonl"), eval_fraction=0.25)
+        if change:
+            change(params)
+
+    return make_project(tmp_path, edit)
+
+
+def run_seed(project):
+    return run(project, "seed.py", "train.jsonl", "eval.jsonl", "seed-metrics.json")
+
+
+PAIRS = [dict(PAIR, id=f"p{i}") for i in range(8)]
+BAD_SEEDS = {
+    "malformed JSON": (jsonl(*PAIRS[:2], b'{"instruction": "x",'), "seed.jsonl:3: malformed JSON"),
+    "non-UTF-8": (jsonl(PAIRS[0], b'{"instruction": "\xc3\x28", "output": "y"}'),
+                  "seed.jsonl:2: not UTF-8"),
+    "empty file": (b"", "seed.jsonl: no seed pairs"),
+    "missing field": (jsonl(PAIRS[0], {"id": "q", "instruction": "x"}),
+                      "seed.jsonl:2: missing or empty field 'output'"),
+    "duplicate ids": (jsonl(*PAIRS[:4], PAIRS[1]), "seed.jsonl:5: duplicate id 'p1' (first on line 2)"),
+    "too small to split": (jsonl(*PAIRS[:3]), "seed.jsonl: 3 seed pairs are too few"),
+    "not an object": (jsonl(PAIRS[0], [1, 2]), "seed.jsonl:2: expected a JSON object"),
+}
+
+
+@pytest.mark.parametrize("data, message", BAD_SEEDS.values(), ids=BAD_SEEDS)
+def test_seed_bad_input_is_one_line_naming_file_and_line(tmp_path, data, message):
+    project = seed_project(tmp_path, data)
+    assert_one_line_error(run_seed(project), message)
+    assert not (project / "train.jsonl").exists()
+
+
+def test_seed_control_characters_are_removed(tmp_path):
+    pairs = [dict(p, output=f"Bl\x00ue\x1b{i}\ud800") for i, p in enumerate(PAIRS)]
+    project = seed_project(tmp_path, jsonl(*pairs))
+    result = run_seed(project)
+    assert result.returncode == 0, result.stderr
+    outputs = [json.loads(line)["output"]
+               for name in ("train.jsonl", "eval.jsonl") for line in (project / name).open()]
+    assert sorted(outputs) == [f"Blue{i}" for i in range(8)]
+
+
+# --- curate: the candidates and scores it reads ---
+
+def run_curate(tmp_path, candidates, scores):
+    project = make_project(tmp_path)
+    (project / "candidates.jsonl").write_bytes(jsonl(*candidates))
+    (project / "scores.jsonl").write_bytes(jsonl(*scores))
+    (project / "train0.jsonl").write_bytes(jsonl(*PAIRS))
+    return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "train0.jsonl",
+                        "curated.jsonl", "train1.jsonl", "curate-metrics.json")
+
+
+CANDIDATES = [dict(PAIR, id=f"c{i}") for i in range(3)]
+BAD_SCORES = {
+    "duplicate id": ([{"id": "c0", "score": 4.0}, {"id": "c1", "score": 2.0},
+                      {"id": "c0", "score": 5.0}], "scores.jsonl:3: duplicate id 'c0' (first on line 1)"),
+    "score out of range": ([{"id": "c0", "score": 7}], "scores.jsonl:1: score must be null or a number from 1 to 5"),
+    "score not a number": ([{"id": "c0", "score": None}, {"id": "c1", "score": "5"}],
+                           "scores.jsonl:2: score must be null or a number"),
+    "missing score": ([{"id": "c0"}], "scores.jsonl:1: missing field 'score'"),
+    "unknown id": ([{"id": "zz", "score": 3}], "scores.jsonl:1: id 'zz' is not among the candidates"),
+}
+
+
+@pytest.mark.parametrize("scores, message", BAD_SCORES.values(), ids=BAD_SCORES)
+def test_curate_bad_scores_are_one_line_naming_file_and_line(tmp_path, scores, message):
+    project, result = run_curate(tmp_path, CANDIDATES, scores)
+    assert_one_line_error(result, message)
+    assert not (project / "curated.jsonl").exists()
+
+
+def test_curate_duplicate_candidate_ids_are_one_line(tmp_path):
+    _, result = run_curate(tmp_path, CANDIDATES + [CANDIDATES[2]], [])
+    assert_one_line_error(result, "candidates.jsonl:4: duplicate id 'c2' (first on line 3)")
+
+
+# --- bad params: the key is named, before any work ---
+
+BAD_PARAMS = {
+    "unknown key": (lambda p: p["corpus"].update(min_char=5), "unknown key 'corpus.min_char'"),
+    "wrong type": (lambda p: p["seed"].update(eval_fraction="ten percent"),
+                   "seed.eval_fraction: expected float"),
+    "k above 5": (lambda p: p["curate"].update(min_score=6), "curate.min_score: must be between 1 and 5"),
+    "k below 1": (lambda p: p["curate"].update(min_score=0.5), "curate.min_score: must be between 1 and 5"),
+    "chain with a gap": (lambda p: p.update(models=[0, 1, 3], iterations={"1": 0, "3": 2}),
+                         "iterations: must be numbered 1..2"),
+    "chain rated by the wrong model": (lambda p: p.update(iterations={"1": 0, "2": 0}),
+                                       "iterations.2: iteration 2 must be rated by model 1"),
+    "models not matching": (lambda p: p.update(models=[0, 1]), "models: must list model 0"),
+    "bad policy": (lambda p: p["corpus"].update(on_bad_record="ignore"),
+                   "corpus.on_bad_record: expected one of ['error', 'skip']"),
+}
+
+
+@pytest.mark.parametrize("change, message", BAD_PARAMS.values(), ids=BAD_PARAMS)
+def test_bad_params_stop_every_stage_naming_the_key(tmp_path, change, message):
+    project = seed_project(tmp_path, jsonl(*PAIRS), change)
+    assert_one_line_error(run_seed(project), "params.yaml", message)
+    assert not (project / "train.jsonl").exists()
+
+
+def test_base_model_that_cannot_be_found_is_one_line(tmp_path):
+    project = make_project(tmp_path, lambda p: p["base"].update(model="./no-such-model"))
+    result = run(project, "base.py", "models/base", "base-metrics.json")
+    assert_one_line_error(result, "base.model './no-such-model': no such folder")
+    assert not (project / "models").exists()
