@@ -262,3 +262,20 @@ def test_base_model_that_cannot_be_found_is_one_line(tmp_path):
     result = run(project, "base.py", "models/base", "base-metrics.json")
     assert_one_line_error(result, "base.model './no-such-model': no such folder")
     assert not (project / "models").exists()
+
+
+# --- inputs of the generation stages, checked in one cheap pass before any model loads ---
+
+@pytest.mark.parametrize("lines, message", [
+    ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}], "in.jsonl:2: duplicate id 'a'"),
+    ([{"id": "a", "text": "x"}, b'{"id": "b", "te'], "in.jsonl:2: malformed JSON"),
+    ([{"id": "a"}], "in.jsonl:1: missing or empty field 'text'"),
+])
+def test_check_jsonl_finds_the_first_bad_line(tmp_path, lines, message):
+    from humpback.records import RecordError, check_jsonl
+
+    (tmp_path / "in.jsonl").write_bytes(jsonl(*lines))
+    with pytest.raises(RecordError, match=message):
+        check_jsonl(tmp_path / "in.jsonl", ["id", "text"])
+    (tmp_path / "ok.jsonl").write_bytes(jsonl({"id": "a", "text": "x"}, {"id": "b", "text": "y"}))
+    assert check_jsonl(tmp_path / "ok.jsonl", ["id", "text"]) == 2
