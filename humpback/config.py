@@ -85,6 +85,7 @@ class TrainParams:
     lora_alpha: int
     lora_target_modules: list[str]
     lora_top_layers: Optional[int]  # adapt only the top N layers (backprop stops there); null: all
+    checkpoint_every: Optional[int]  # steps between resumable checkpoints in .humpback/; null: none
 
     def __post_init__(self):
         _require(self.steps > 0, "steps", "must be positive")

@@ -8,7 +8,9 @@ minutes. LoRA by default; `method: full` trains every weight in fp32.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -48,8 +50,11 @@ def train(
     out_dir: str | Path,
     desc: str = "train",
     on_step: Callable[[int, float], None] | None = None,
+    checkpoint: Path | None = None,
 ) -> dict:
-    """Fine-tune the base model on (user, assistant) pairs and save the adapter (or full model)."""
+    """Fine-tune the base model on (user, assistant) pairs and save the adapter (or full model).
+    With `checkpoint`, the state is saved there every `checkpoint_every` steps and a run killed
+    part-way resumes from it, ending with the same bytes as a run never interrupted."""
     torch.manual_seed(seed)
     tokenizer = load_tokenizer(base_dir)
     examples = tokenize(tokenizer, pairs, params.max_length)
@@ -61,9 +66,13 @@ def train(
                                   weight_decay=params.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(params, step))
     batches = _batch_order(len(examples), params, seed)
-    losses = []
+    losses: list[float] = []
+    if checkpoint is not None and checkpoint.exists():
+        losses = load_checkpoint(checkpoint, model, optimizer, schedule)
+    resumed_at = len(losses)
     model.train()
-    for step in tqdm(range(params.steps), desc=desc, unit="step"):
+    for step in tqdm(range(len(losses), params.steps), desc=desc, unit="step",
+                     initial=len(losses), total=params.steps):
         batch = [examples[i] for i in batches[step]]
         loss = _step(model, batch, params.micro_batch_size, tokenizer.pad_token_id)
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -73,7 +82,13 @@ def train(
         losses.append(loss)
         if on_step:
             on_step(step, loss)
+        done = step + 1
+        if checkpoint is not None and params.checkpoint_every and done % params.checkpoint_every == 0 \
+                and done < params.steps:
+            save_checkpoint(checkpoint, model, optimizer, schedule, losses)
     _save(model, tokenizer, params, out_dir)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return {
         "examples": len(examples),
         "dropped_examples": len(pairs) - len(examples),
@@ -82,8 +97,52 @@ def train(
         "epochs": round(params.steps * params.batch_size / len(examples), 2),
         "first_loss": round(losses[0], 4),
         "final_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4),
+        "resumed_at_step": resumed_at,
         "losses": losses,
     }
+
+
+def save_checkpoint(path: Path, model, optimizer, schedule, losses: list[float]) -> None:
+    """Trainable weights, optimizer moments and the random state, as safetensors (no pickle);
+    written to a temporary name and renamed, so a kill never leaves half a checkpoint."""
+    from safetensors.torch import save_file
+
+    tensors = {f"param.{name}": p.detach().clone().contiguous()
+               for name, p in model.named_parameters() if p.requires_grad}
+    state = optimizer.state_dict()
+    for index, moments in state["state"].items():
+        tensors.update({f"optimizer.{index}.{key}": value.contiguous()
+                        for key, value in moments.items()})
+    tensors["rng"] = torch.get_rng_state()
+    meta = {"losses": losses, "param_groups": state["param_groups"],
+            "schedule": schedule.state_dict()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, tmp, metadata={"state": json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, model, optimizer, schedule) -> list[float]:
+    """Restore what `save_checkpoint` wrote; return the losses of the steps already done."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = load_file(path)
+    with safe_open(path, "pt") as handle:
+        meta = json.loads(handle.metadata()["state"])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.copy_(tensors[f"param.{name}"])
+    moments: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            moments.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": moments, "param_groups": meta["param_groups"]})
+    schedule.load_state_dict(meta["schedule"])
+    torch.set_rng_state(tensors["rng"])
+    return meta["losses"]
 
 
 def lr_factor(params: TrainParams, step: int) -> float:

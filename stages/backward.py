@@ -1,9 +1,12 @@
 """backward: train M_yx on the seed pairs reversed: given an output, write its instruction."""
 
+from pathlib import Path
+
 from humpback.config import load_params
 from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import load_template, render
 from humpback.records import read_jsonl
+from humpback.resume import checkpoint_path, fingerprint
 from humpback.stage import run_stage
 from humpback.training import train
 
@@ -15,8 +18,10 @@ def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot
              for p in read_jsonl(seed_train, required=["instruction", "output"])]
     stats: dict = {}
     with timed(stats):
+        checkpoint = checkpoint_path(model_dir, fingerprint(
+            pairs, params.backward, params.random_seed, Path(base_dir)))
         stats.update(train(base_dir, pairs, params.backward, params.random_seed, model_dir,
-                           desc="backward"))
+                           desc="backward", checkpoint=checkpoint))
     write_loss_curve(loss_plot, stats.pop("losses"))
     write_metrics(metrics, stats)
 

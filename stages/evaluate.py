@@ -1,13 +1,18 @@
 """evaluate@t: M_t answers the held-out instructions, written in alpaca_eval's format, and the
 reference answers' per-token NLL is measured under it (section `evaluate`)."""
 
+from pathlib import Path
+
+from tqdm import tqdm
+
 from humpback.config import load_params
 from humpback.evaluation import answer, generator_name, load_instructions, mean_length, reference_nll
 from humpback.generation import load_engine
 from humpback.metrics import timed, write_metrics
 from humpback.models import load_for_inference, load_tokenizer
 from humpback.prompts import with_tag
-from humpback.records import write_json
+from humpback.records import chunks, write_json
+from humpback.resume import ShardStore, fingerprint, lazy
 from humpback.stage import run_stage
 
 
@@ -23,11 +28,20 @@ def main(base_dir: str, model_dir: str, answers: str, metrics: str) -> None:
             stats.update(reference_nll(load_for_inference(base_dir, model_dir),
                                        load_tokenizer(base_dir), references,
                                        params.evaluate.nll_max_length, params.evaluate.batch_size))
-        engine = load_engine(params.engine, base_dir, model_dir, params.evaluate.batch_size)
-        outputs = answer(engine, [r["instruction"] for r in records], tag,
-                         generator_name(model_dir), params.evaluate.max_new_tokens)
+        engine = lazy(lambda: load_engine(params.engine, base_dir, model_dir,
+                                          params.evaluate.batch_size))
+        shards = ShardStore(answers, fingerprint(tag, params.evaluate, params.engine,
+                                                 Path(base_dir), Path(model_dir)))
+        outputs = []
+        for number, chunk in enumerate(tqdm(list(chunks(records, params.engine.chunk_size)),
+                                            desc="evaluate", unit="chunk")):
+            outputs += shards.get_or_make(number, chunk, lambda: answer(
+                engine(), [r["instruction"] for r in chunk], tag, generator_name(model_dir),
+                params.evaluate.max_new_tokens))
+    stats.update(shards.stats())
     stats["mean_length"] = mean_length(o["output"] for o in outputs)
     write_json(answers, outputs)
+    shards.clear()
     write_metrics(metrics, stats)
 
 

@@ -1,10 +1,13 @@
 """forward@t: train M_t on its training set (seed pairs, plus curated pairs for t >= 1),
 with the paper's source sentence appended to each instruction."""
 
+from pathlib import Path
+
 from humpback.config import load_params
 from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import with_tag
 from humpback.records import read_jsonl
+from humpback.resume import checkpoint_path, fingerprint
 from humpback.stage import run_stage
 from humpback.training import train
 
@@ -18,8 +21,10 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
     stats: dict = {"seed_pairs": sum(r.get("source", "seed") == "seed" for r in records)}
     stats["augmented_pairs"] = len(records) - stats["seed_pairs"]
     with timed(stats):
+        checkpoint = checkpoint_path(model_dir, fingerprint(
+            pairs, params.forward, params.random_seed, Path(base_dir)))
         stats.update(train(base_dir, pairs, params.forward, params.random_seed, model_dir,
-                           desc="forward"))
+                           desc="forward", checkpoint=checkpoint))
     write_loss_curve(loss_plot, stats.pop("losses"))
     write_metrics(metrics, stats)
 

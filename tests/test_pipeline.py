@@ -67,7 +67,8 @@ def repro(project: Path, *targets: str, force: bool = False) -> set[str]:
     os.chdir(project)
     try:
         with Repo(".") as repo:
-            ran = repo.reproduce(*targets, run_cache=False, force=force, single_item=force)
+            ran = repo.reproduce(list(targets) or None, run_cache=False, force=force,
+                                 single_item=force)
             return {stage.addressing for stage in ran}
     finally:
         os.environ["PATH"] = old_path

@@ -11,7 +11,7 @@ from humpback.training import lr_factor, tokenize, train
 PARAMS = TrainParams(method="lora", steps=30, batch_size=2, micro_batch_size=1,
                      learning_rate=1e-2, final_lr_fraction=0.9, weight_decay=0.1, dropout=0.0,
                      max_length=64, lora_r=8, lora_alpha=16, lora_target_modules=["all-linear"],
-                     lora_top_layers=None)
+                     lora_top_layers=None, checkpoint_every=None)
 PAIRS = [("Say the magic word.", "abracadabra"), ("Name the colour of the sky.", "blue")]
 
 
@@ -63,3 +63,25 @@ def test_same_seed_same_adapter_bytes(tiny_model, tmp_path):
         train(tiny_model, PAIRS, params, seed=0, out_dir=tmp_path / name)
     assert (tmp_path / "a/adapter_model.safetensors").read_bytes() == \
         (tmp_path / "b/adapter_model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_a_crashed_run_resumes_from_its_checkpoint_to_the_same_bytes(tiny_model, tmp_path, method):
+    params = dataclasses.replace(PARAMS, method=method, steps=5, dropout=0.1, checkpoint_every=2)
+    weights = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
+    train(tiny_model, PAIRS, params, seed=0, out_dir=tmp_path / "whole")
+
+    def crash_at_step_3(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+    checkpoint = tmp_path / "ckpt.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model, PAIRS, params, seed=0, out_dir=tmp_path / "resumed",
+              on_step=crash_at_step_3, checkpoint=checkpoint)
+    assert checkpoint.exists()  # written once steps 0 and 1 were done; step 3 never finished
+    steps_run = []
+    stats = train(tiny_model, PAIRS, params, seed=0, out_dir=tmp_path / "resumed",
+                  on_step=lambda step, loss: steps_run.append(step), checkpoint=checkpoint)
+    assert steps_run == [2, 3, 4] and stats["resumed_at_step"] == 2 and len(stats["losses"]) == 5
+    assert (tmp_path / "whole" / weights).read_bytes() == (tmp_path / "resumed" / weights).read_bytes()
+    assert not checkpoint.exists()  # a finished run cleans up
