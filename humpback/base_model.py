@@ -26,7 +26,8 @@ def materialise(params: BaseParams, out_dir: str | Path) -> dict:
     source, extra = _locate(params.model)
     kwargs = dict(trust_remote_code=params.trust_remote_code, **extra)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, **{k: v for k, v in kwargs.items() if k != "use_safetensors"})
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=getattr(torch, params.dtype), **kwargs
         )
@@ -62,7 +63,10 @@ def _locate(name: str) -> tuple[str, dict]:
     if path.exists():
         if not (path / "config.json").exists():
             raise BaseModelError(f"base.model {name!r}: folder has no config.json")
-        return str(path), {}
+        if not any(path.glob("*.safetensors")):
+            raise BaseModelError(f"base.model {name!r}: no .safetensors weights (pickled .bin "
+                                 "weights can run code when loaded)")
+        return str(path), {"use_safetensors": True}
     if name.startswith((".", "/")) or name.count("/") != 1:
         raise BaseModelError(f"base.model {name!r}: no such folder, and not a hub id (org/name)")
-    return name, {}  # a hub id; from_pretrained reports a missing model or no network
+    return name, {"use_safetensors": True}  # a hub id; a repo without safetensors fails to load

@@ -6,6 +6,12 @@ from pathlib import Path
 
 import torch
 
+from humpback.errors import HumpbackError
+
+
+class ModelError(HumpbackError):
+    pass
+
 
 def load_tokenizer(base_dir: str | Path):
     from transformers import AutoTokenizer
@@ -25,12 +31,22 @@ def load_for_inference(base_dir: str | Path, model_dir: str | Path | None = None
     from transformers import AutoModelForCausalLM
 
     source = model_dir if model_dir and not is_adapter(model_dir) else base_dir
-    model = AutoModelForCausalLM.from_pretrained(source, dtype="auto")
+    model = AutoModelForCausalLM.from_pretrained(require_safetensors(source), dtype="auto",
+                                                 use_safetensors=True)
     if model_dir and is_adapter(model_dir):
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, model_dir).merge_and_unload()
+        model = PeftModel.from_pretrained(model, require_safetensors(model_dir)).merge_and_unload()
     return model.eval()
+
+
+def require_safetensors(folder: str | Path) -> str | Path:
+    """Weights are read from safetensors only: a pickled .bin/.pt file can run code when loaded."""
+    path = Path(folder)
+    if path.is_dir() and not any(path.glob("*.safetensors")):
+        raise ModelError(f"{path}: no .safetensors weights (humpback loads no pickled .bin/.pt "
+                         "weights; convert them with save_pretrained)")
+    return folder
 
 
 def load_for_training(base_dir: str | Path, full: bool):
@@ -38,4 +54,5 @@ def load_for_training(base_dir: str | Path, full: bool):
     from transformers import AutoModelForCausalLM
 
     dtype = torch.float32 if full else "auto"
-    return AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(require_safetensors(base_dir), dtype=dtype,
+                                                use_safetensors=True)
