@@ -99,8 +99,17 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         assert len(train) == len(read_jsonl(project / "data/train/0.jsonl")) + len(curated)
     for model in ("backward", "forward/0", "forward/1", "forward/2"):
         files = {p.name for p in (project / "models" / model).iterdir()}
-        assert {"adapter_model.safetensors", "adapter_config.json"} <= files
+        assert {"adapter_model.safetensors", "adapter_config.json", "README.md"} <= files
         assert not any(name.endswith((".bin", ".pt")) for name in files)
+    # Provenance: a model card in every model folder, a data card beside every curated set.
+    card = (project / "models/forward/1/README.md").read_text()
+    assert "# M_1: forward model of iteration 1" in card and "base_model: " in card
+    assert f"curated pairs: {len(candidates)}" in card and "learning_rate:" in card
+    assert "final_loss:" in card and "seconds" not in card  # no timings: same run, same bytes
+    data_card = (project / "data/curated/2.md").read_text()
+    assert f"{len(candidates)} kept of {len(candidates)} candidates" in data_card
+    assert "M_1 rated" in data_card  # the model that rated iteration 2
+    assert "min_score: 1.0" in data_card and "min_chars:" in data_card
     metrics = json.loads((project / "metrics/score/1.json").read_text())
     assert metrics["candidates"] == len(candidates) and sum(metrics["histogram"].values()) == len(candidates)
     assert json.loads((project / "metrics/forward/1.json").read_text())["augmented_pairs"] == len(candidates)
@@ -134,7 +143,8 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         assert float(row["nll"]) == json.loads((project / f"metrics/evaluate/{t}.json").read_text())["nll"]
 
     # Same params, same seed: re-running generation, scoring and curation gives the same bytes.
-    made = ["data/candidates.jsonl", "data/scores/1.jsonl", "data/curated/1.jsonl"]
+    made = ["data/candidates.jsonl", "data/scores/1.jsonl", "data/curated/1.jsonl",
+            "data/curated/1.md"]
     before = [(project / path).read_bytes() for path in made]
     for stage in ("augment", "score@1", "curate@1"):
         assert repro(project, stage, force=True) == {stage}
