@@ -103,10 +103,23 @@ def judge(engine: Engine, template: str, comparisons: Sequence[Comparison], mode
     for i, c in enumerate(comparisons):
         outcomes = [outcome(verdicts[2 * i], True), outcome(verdicts[2 * i + 1], False)]
         parsed = [POINTS[o] for o in outcomes if o is not None]
-        records.append({"instruction": c.instruction, "outcomes": outcomes,
-                        "judge_said": evidence[2 * i: 2 * i + 2],
-                        "points": sum(parsed) / len(parsed) if parsed else None})
+        record = {"instruction": c.instruction, "outcomes": outcomes,
+                  "judge_said": evidence[2 * i: 2 * i + 2],
+                  "points": sum(parsed) / len(parsed) if parsed else None}
+        if mode == "logprob":
+            record["preference"] = _preference(*evidence[2 * i: 2 * i + 2])
+        records.append(record)
     return records
+
+
+def _preference(model_as_a: dict, model_as_b: dict) -> float:
+    """P(the judge prefers the evaluated model) between A and B, averaged over both orders: the
+    continuous verdict of AlpacaEval 2's weighted win rate, informative even when the judge's
+    argmax always picks the same position."""
+    def share(probs: dict, letter: str) -> float:
+        total = probs["A"] + probs["B"]
+        return probs[letter] / total if total else 0.5
+    return round((share(model_as_a, "A") + share(model_as_b, "B")) / 2, 6)
 
 
 def wilson_interval(rate: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -126,7 +139,7 @@ def win_rate(records: Sequence[dict], confidence: float = 0.95) -> dict:
     outcomes = [o for r in records for o in r["outcomes"]]
     rate = sum(points) / len(points) if points else None
     low, high = wilson_interval(rate or 0.0, len(points), confidence)
-    return {
+    summary = {
         "win_rate": round(rate, 4) if rate is not None else None,
         "ci_low": round(low, 4), "ci_high": round(high, 4), "confidence": confidence,
         "compared": len(records), "judged": len(points),
@@ -135,6 +148,10 @@ def win_rate(records: Sequence[dict], confidence: float = 0.95) -> dict:
         "unparseable": outcomes.count(None),
         "first_position_rate": _first_position_rate(records),
     }
+    preferences = [r["preference"] for r in records if "preference" in r]
+    if preferences:  # logprob mode
+        summary["weighted_win_rate"] = round(sum(preferences) / len(preferences), 4)
+    return summary
 
 
 def _first_position_rate(records: Sequence[dict]) -> float | None:

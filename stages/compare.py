@@ -20,11 +20,13 @@ def main(evaluate_dir: str, judge_dir: str, candidates: str, curated_dir: str, t
     for t in params.models:
         evaluated = _read(Path(evaluate_dir, f"{t}.json"))
         judged = _read(Path(judge_dir, f"{t}.json"))
-        row = {"model": t, "nll": evaluated.get("nll"),
-               "win_rate_vs_reference": judged.get("vs_reference", {}).get("win_rate"),
-               # M_0 against itself is an even match by definition: the curve starts at 0.5.
-               "win_rate_vs_M0": judged.get("vs_M0", {}).get("win_rate", 0.5 if t == 0 else None),
-               "mean_length": evaluated.get("mean_length"), "curated": None}
+        row = {"model": t, "nll": evaluated.get("nll")}
+        for opponent in ("reference", "M0"):
+            result = judged.get(f"vs_{opponent}", {})
+            even = 0.5 if t == 0 and opponent == "M0" else None  # M_0 against itself: an even match
+            row[f"win_rate_vs_{opponent}"] = result.get("win_rate", even)
+            row[f"weighted_win_rate_vs_{opponent}"] = result.get("weighted_win_rate", even)
+        row.update(mean_length=evaluated.get("mean_length"), curated=None)
         curated_path = Path(curated_dir, f"{t}.jsonl")
         if t > 0 and curated_path.exists():
             curated = list(read_jsonl(curated_path))

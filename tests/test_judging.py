@@ -162,3 +162,15 @@ def test_http_judge_errors_name_the_param_not_the_key(endpoint, monkeypatch):
     assert "wrong-key-456" not in str(err.value)
     with pytest.raises(HTTPEngineError, match="judge.base_url http://127.0.0.1:9/v1"):
         HTTPEngine("http://127.0.0.1:9/v1", "judge", "JUDGE_KEY").generate(["x"], Sampling(4))
+
+
+def test_weighted_preference_cancels_position_and_keeps_the_signal():
+    from humpback.judging import _preference
+
+    # A judge that leans to A by the same amount in both orders: no preference left.
+    assert _preference({"A": 0.6, "B": 0.2, "tie": 0.1}, {"A": 0.6, "B": 0.2, "tie": 0.1}) == 0.5
+    # It picks A both times (argmax), but gives the evaluated model more when it is B as well.
+    assert _preference({"A": 0.6, "B": 0.2, "tie": 0.0}, {"A": 0.5, "B": 0.5, "tie": 0.0}) == 0.625
+    records = [{"points": 0.5, "outcomes": ["win", "loss"], "preference": p} for p in (0.625, 0.5)]
+    assert win_rate(records)["weighted_win_rate"] == 0.5625
+    assert "weighted_win_rate" not in win_rate([{"points": 1.0, "outcomes": ["win", "win"]}])

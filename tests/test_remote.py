@@ -27,6 +27,7 @@ from test_pipeline import _env, make_project, repro
 pytestmark = pytest.mark.e2e
 
 DVC = str(Path(sys.executable).parent / "dvc")
+HUMPBACK = str(Path(sys.executable).parent / "humpback")
 # Fake credentials for the local S3 server: they must reach `dvc` through the environment only.
 AWS_KEY_ID, AWS_SECRET = "AKIAHUMPBACKTESTKEY1", "humpback-fake-secret-do-not-commit"
 
@@ -216,9 +217,9 @@ def test_pushed_run_cache_restores_a_params_change_in_a_clone_instead_of_recompu
         assert "Missing cache files" in tried.stderr + tried.stdout
         assert "a stage ran in the clone" in tried.stderr + tried.stdout
 
-        # humpback.run_cache uploads the records and every file they name: now every changed
-        # stage is found in the run-cache (same command, same deps, same params) and checked out.
-        run(project, sys.executable, "-m", "humpback.run_cache")
+        # `humpback push --run-cache` uploads the records and every file they name: now every
+        # changed stage is found in the run-cache (same command, deps and params) and checked out.
+        run(project, HUMPBACK, "push", "--run-cache")
         tried = teammate_tries("teammate")
         log = tried.stdout + tried.stderr
         assert tried.returncode == 0, log
@@ -233,3 +234,28 @@ def test_pushed_run_cache_restores_a_params_change_in_a_clone_instead_of_recompu
         run(project, "git", "checkout", "HEAD", "--", ".")
         dvc(project, "checkout", "--force")
         assert snapshot(project, lock_outs(project)) == digests
+
+
+def test_humpback_push_can_leave_the_bulky_intermediates_out(shared, tmp_path):
+    project, _ = shared
+    storage = tmp_path / "lean"
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["storage"]["push_intermediates"] = False
+    try:
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        dvc(project, "remote", "add", "-f", "lean", str(storage))
+        log = run(project, HUMPBACK, "push", "-r", "lean")
+        assert "intermediate outputs left out" in log, log
+        lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+        md5 = {out["path"]: out["md5"] for stage in lock.values() for out in stage.get("outs", [])}
+
+        def in_remote(path: str) -> bool:
+            digest = md5[path]
+            return (storage / "files" / "md5" / digest[:2] / digest[2:]).exists()
+        for left_out in ("models/base", "data/candidates.jsonl", "data/scores/1.jsonl"):
+            assert not in_remote(left_out), left_out
+        for pushed in ("models/forward/2", "models/backward", "data/curated/1.jsonl",
+                       "data/train/2.jsonl", "data/eval/answers/2.json"):
+            assert in_remote(pushed), pushed
+    finally:
+        run(project, "git", "checkout", "HEAD", "--", ".")
