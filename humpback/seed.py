@@ -16,13 +16,14 @@ def load_pairs(params: SeedParams) -> list[dict]:
     """Seed pairs as {id, instruction, output} records, in a stable order."""
     if params.format == "pairs" and not params.source.startswith("hf:"):
         # from a file, a repeated id is reported with both of its lines
-        numbered = ((line, _pair(row, line))
+        numbered = ((line, _pair(row, line, f"{params.source}:{line}"))
                     for line, row in numbered_jsonl(params.source, _required(params.format)))
         pairs = [pair for _, pair in unique_ids(numbered, params.source)]
     else:
         rows = _rows(params)
         pairs = (select_oasst1(rows, params.language) if params.format == "oasst1"
-                 else [_pair(row, i) for i, row in enumerate(rows, start=1)])
+                 else [_pair(row, i, f"{params.source} row {i}")
+                       for i, row in enumerate(rows, start=1)])
         _check_unique_ids(pairs, params.source)
     if not pairs:
         raise RecordError(f"{params.source}: no seed pairs in it (seed.source, seed.format: "
@@ -42,12 +43,19 @@ def _required(fmt: str) -> list[str]:
     return ["instruction", "output"] if fmt == "pairs" else ["message_id", "role", "text"]
 
 
-def _pair(row: dict, line: int) -> dict:
+def _pair(row: dict, line: int, where: str) -> dict:
     """Text cleaned as the corpus is: control characters would reach the tokenizer, and a lone
     surrogate (valid in JSON) cannot be written back as UTF-8."""
-    return {"id": str(row.get("id", f"seed-{line:05d}")),
-            "instruction": clean_text(row["instruction"]).strip(),
-            "output": clean_text(row["output"]).strip()}
+    pair = {"id": str(row.get("id", f"seed-{line:05d}"))}
+    for field in ("instruction", "output"):
+        value = row.get(field)
+        if not isinstance(value, str):
+            raise RecordError(f"{where}: missing or non-text field '{field}'")
+        pair[field] = clean_text(value).strip()
+        if not pair[field]:
+            raise RecordError(f"{where}: field '{field}' is empty once control characters are "
+                              "removed")
+    return pair
 
 
 def _check_unique_ids(pairs: list[dict], where: str) -> None:

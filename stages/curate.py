@@ -22,7 +22,7 @@ def main(candidates: str, scores: str, seed_train: str, curated: str, train_set:
     iteration = Path(curated).stem
     histogram = Counter(round(r["score"]) for r in ratings if r["score"] is not None)
     write_data_card(data_card, iteration=iteration,
-                    rater=f"M_{int(iteration) - 1}",
+                    rater=f"M_{int(iteration) - 1}" if iteration.isdigit() else "the rating model",
                     sources=params.corpus.sources, corpus_params=params.corpus,
                     score_params=params.score, curate_params=params.curate,
                     candidates=len(pool), kept=kept,

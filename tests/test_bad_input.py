@@ -205,7 +205,7 @@ def run_curate(tmp_path, candidates, scores):
     (project / "scores.jsonl").write_bytes(jsonl(*scores))
     (project / "train0.jsonl").write_bytes(jsonl(*PAIRS))
     return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "train0.jsonl",
-                        "curated.jsonl", "train1.jsonl", "curate-metrics.json")
+                        "curated.jsonl", "train1.jsonl", "curate-metrics.json", "curated.md")
 
 
 CANDIDATES = [dict(PAIR, id=f"c{i}") for i in range(3)]

@@ -83,3 +83,17 @@ def test_non_utf8_and_duplicate_ids(tmp_path):
     path.write_text('{"id": "x", "instruction": "a", "output": "b"}\n' * 2)
     with pytest.raises(RecordError, match="duplicate id 'x'"):
         load_pairs(params)
+
+
+def test_fields_empty_after_cleaning_or_missing_in_hub_rows_are_named(tmp_path):
+    from humpback.seed import _pair
+
+    source = tmp_path / "seed.jsonl"
+    source.write_text('{"instruction": "Say hi.", "output": "Hi"}\n'
+                      '{"instruction": "\\u0001\\u0002 ", "output": "x"}\n')
+    params = SeedParams(source=str(source), format="pairs", hf_split="train", language="en",
+                        eval_fraction=0.1, max_pairs=None)
+    with pytest.raises(RecordError, match=r"seed.jsonl:2: field 'instruction' is empty once"):
+        load_pairs(params)
+    with pytest.raises(RecordError, match=r"hf:org/set row 3: missing or non-text field 'output'"):
+        _pair({"instruction": "q", "output": None}, 3, "hf:org/set row 3")
