@@ -8,7 +8,8 @@ from humpback.evaluation import load_instructions, mean_length
 from humpback.judging import Comparison, judge, load_judge, win_rate
 from humpback.metrics import timed, write_metrics
 from humpback.prompts import load_template
-from humpback.records import JsonlWriter, RecordError, read_json
+from humpback.records import JsonlWriter, RecordError, chunks, read_json
+from humpback.resume import ShardStore, fingerprint, lazy
 from humpback.stage import run_stage
 
 
@@ -23,18 +24,27 @@ def main(base_dir: str, model_dir: str, answers: str, baseline_answers: str, jud
                                                          baseline_answers)]
     stats: dict = {"judge": params.judge.model, "mode": params.judge.mode,
                    "mean_length": mean_length(a["output"] for a in mine)}
+    shards = ShardStore(judgements, fingerprint(template, params.judge, params.engine,
+                                                Path(base_dir), Path(model_dir)))
+    engine = lazy(lambda: load_judge(params.judge, params.engine, base_dir, model_dir))
+    number = 0
     with timed(stats), JsonlWriter(judgements) as out:
-        engine = load_judge(params.judge, params.engine, base_dir, model_dir)
         for name, others in opponents.items():
-            pairs = [(a, o) for a, o in zip(mine, others) if o is not None]
-            if not pairs:
-                continue  # no reference answers in the evaluation set
-            records = judge(engine, template, [Comparison(a["instruction"], a["output"], o)
-                                               for a, o in pairs],
-                            params.judge.mode, params.judge.max_new_tokens, desc=f"judge vs {name}")
-            out.write({"opponent": name, **r} for r in records)
-            stats[f"vs_{name}"] = {**win_rate(records, params.judge.confidence),
-                                   "opponent_mean_length": mean_length(o for _, o in pairs)}
+            rows = [{"instruction": a["instruction"], "model_output": a["output"],
+                     "other_output": o} for a, o in zip(mine, others) if o is not None]
+            records = []
+            for chunk in chunks(rows, params.engine.chunk_size):  # kept as shards: see resume.py
+                records += shards.get_or_make(number, chunk, lambda: judge(
+                    engine(), template, [Comparison(**row) for row in chunk], params.judge.mode,
+                    params.judge.max_new_tokens, desc=f"judge vs {name}"))
+                number += 1
+            if records:  # none against the references if the evaluation set has no references
+                out.write({"opponent": name, **r} for r in records)
+                stats[f"vs_{name}"] = {**win_rate(records, params.judge.confidence),
+                                       "opponent_mean_length": mean_length(
+                                           row["other_output"] for row in rows)}
+    shards.clear()
+    stats.update(shards.stats())
     write_metrics(metrics, stats)
 
 

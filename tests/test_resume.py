@@ -25,6 +25,8 @@ STAGES = [  # in pipeline order: each is killed during its first run
     ("score@1", "data/scores/1.jsonl", ".humpback/shards/data__scores__1.jsonl", "metrics/score/1.json"),
     ("evaluate@0", "data/eval/answers/0.json", ".humpback/shards/data__eval__answers__0.json",
      "metrics/evaluate/0.json"),
+    ("judge@0", "data/eval/judgements/0.jsonl", ".humpback/shards/data__eval__judgements__0.jsonl",
+     "metrics/judge/0.json"),
 ]
 
 
@@ -35,7 +37,8 @@ def make(tmp_path_factory, tiny_model) -> Path:
     params["corpus"]["max_segments"] = 30
     params["augment"]["max_new_tokens"] = 16
     params["evaluate"]["max_new_tokens"] = 16
-    params["backward"].update(steps=40, checkpoint_every=1)
+    params["judge"].update(mode="generate", max_new_tokens=16)  # slower shards: easier to catch
+    params["backward"].update(steps=120, checkpoint_every=1)  # seconds of work to kill into
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
@@ -63,7 +66,7 @@ def kill_once_work_is_kept(project: Path, stage: str, folder: Path) -> int:
 
 def test_killed_stages_resume_to_the_same_bytes(tmp_path_factory, tiny_model):
     uninterrupted = make(tmp_path_factory, tiny_model)
-    repro(uninterrupted, "score@1", "evaluate@0")
+    repro(uninterrupted, "score@1", "judge@0")
     # A second project runs each stage for the first time (so DVC has nothing cached to restore)
     # and is killed part-way through it.
     project = make(tmp_path_factory, tiny_model)
@@ -81,7 +84,7 @@ def test_killed_stages_resume_to_the_same_bytes(tmp_path_factory, tiny_model):
             assert stats["resumed_at_step"] == steps_done and steps_done >= 1, (stage, stats, steps_done)
         else:  # every shard finished before the kill was read back, not made again
             inputs = {"augment": "data/corpus.jsonl", "score@1": "data/candidates.jsonl",
-                      "evaluate@0": "data/seed/eval.jsonl"}[stage]
+                      "evaluate@0": "data/seed/eval.jsonl", "judge@0": "data/seed/eval.jsonl"}[stage]
             assert stats["shards_reused"] >= kept_at_kill, stage
             assert stats["shards_reused"] + stats["shards_computed"] == len(
                 (project / inputs).read_text().splitlines()), stage
