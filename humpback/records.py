@@ -147,8 +147,3 @@ def check_jsonl(path: str | Path, required: Iterable[str] = (), unique: str | No
     the first bad line (malformed, not UTF-8, a missing field, a repeated `unique` field)."""
     numbered = numbered_jsonl(path, required)
     return sum(1 for _ in (unique_ids(numbered, path, unique) if unique else numbered))
-
-
-def count_lines(path: str | Path) -> int:
-    with Path(path).open("rb") as handle:
-        return sum(1 for line in handle if line.strip())

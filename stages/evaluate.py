@@ -22,14 +22,15 @@ def main(base_dir: str, model_dir: str, answers: str, metrics: str) -> None:
     records = load_instructions(params.evaluate)
     stats: dict = {"instructions": len(records), "backend": params.engine.backend}
     with timed(stats):
-        references = [(with_tag(r["instruction"], tag), r["reference"]) for r in records
-                      if r["reference"]]
-        if references:
-            stats.update(reference_nll(load_for_inference(base_dir, model_dir),
-                                       load_tokenizer(base_dir), references,
-                                       params.evaluate.nll_max_length, params.evaluate.batch_size))
         engine = lazy(lambda: load_engine(params.engine, base_dir, model_dir,
                                           params.evaluate.batch_size))
+        references = [(with_tag(r["instruction"], tag), r["reference"]) for r in records
+                      if r["reference"]]
+        if references:  # the HF engine's model is the one to measure; vLLM's is not a torch module
+            model = (engine().model if params.engine.backend == "hf"
+                     else load_for_inference(base_dir, model_dir))
+            stats.update(reference_nll(model, load_tokenizer(base_dir), references,
+                                       params.evaluate.nll_max_length, params.evaluate.batch_size))
         shards = ShardStore(answers, fingerprint(tag, params.evaluate, params.engine,
                                                  Path(base_dir), Path(model_dir)))
         outputs = []

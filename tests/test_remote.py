@@ -14,7 +14,6 @@ we check as well.
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
