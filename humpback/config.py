@@ -24,29 +24,60 @@ class ParamsError(HumpbackError):
     """A params.yaml problem; the message names the file and the key."""
 
 
+# Local inputs named in params live in these folders, which the stages reading them list as
+# dependencies in dvc.yaml (DVC cannot take a list of paths from params as dependencies).
+DATA_SOURCES = "data/sources"  # corpus files and folders
+HUB_DATA = "data/hub"  # hub datasets, pinned, brought in by the hub@<name> stage
+MODEL_SOURCES = "models/sources"  # local model folders: base.model, judge.model
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
 @dataclass(frozen=True)
 class BaseParams:
-    model: str  # "smollm2" (embedded, offline), a local folder, or a Hugging Face hub id
+    model: str  # "smollm2" (embedded, offline), a folder under models/sources, or a hub id
     dtype: Literal["bfloat16", "float16", "float32"]
     trust_remote_code: bool
+    revision: Optional[str] = None  # a hub id's commit (40 hex characters); null otherwise
+
+    def __post_init__(self):
+        _check_model_source(self.model, self.revision, "model", "revision", extra=("smollm2",))
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """A Hugging Face hub dataset brought into the workspace by the `hub@<name>` stage."""
+    dataset: str  # the hub id, e.g. OpenAssistant/oasst1
+    revision: str  # the commit to read: a branch moves under you, a commit does not
+    split: str
+    config: Optional[str] = None  # the subset (configuration) name, if the dataset has several
+    max_rows: Optional[int] = None  # only the first rows (a sample of a very large corpus)
+
+    def __post_init__(self):
+        _require(_HUB_ID.fullmatch(self.dataset), "dataset", "must be a hub id such as "
+                 "OpenAssistant/oasst1")
+        _require(_COMMIT.fullmatch(self.revision), "revision",
+                 "must be a commit id (40 hex characters; the dataset's page lists them under "
+                 "'Files and versions'), so that the data cannot change under the same params")
+        _require(self.max_rows is None or self.max_rows > 0, "max_rows", "must be positive or null")
 
 
 @dataclass(frozen=True)
 class SeedParams:
-    source: str  # a .jsonl file, or "hf:<dataset id>" for the Hugging Face hub
+    source: str  # a .jsonl file (a hub dataset: via the hub section, data/sources/hub/<name>.jsonl)
     format: Literal["pairs", "oasst1"]  # oasst1: the paper's selection from Open Assistant rows
-    hf_split: str
     language: str  # oasst1 only
     eval_fraction: float
     max_pairs: Optional[int]
 
     def __post_init__(self):
+        _check_file_source(self.source, "source")
         _require(0 < self.eval_fraction < 1, "eval_fraction", "must be between 0 and 1")
 
 
 @dataclass(frozen=True)
 class CorpusParams:
-    sources: list[str]  # "pydoc", files/folders (.txt .md .jsonl .parquet), or "hf:<dataset id>"
+    sources: list[str]  # "pydoc"; files/folders (.txt .md .jsonl .parquet) under data/sources or data/hub
     text_field: str  # the text column of jsonl, parquet and hub sources
     min_chars: int
     max_chars: int
@@ -58,6 +89,8 @@ class CorpusParams:
 
     def __post_init__(self):
         _require(self.sources, "sources", "must name at least one source")
+        for i, source in enumerate(self.sources):
+            _check_file_source(source, f"sources[{i}]")
         _require(0 < self.min_chars <= self.max_chars, "min_chars",
                  "must be positive and at most max_chars")
 
@@ -150,8 +183,7 @@ class CurateParams:
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    instructions: str  # jsonl of held-out instructions (default: the seed split), or "hf:<id>"
-    hf_split: str
+    instructions: str  # jsonl of held-out instructions (default: the seed split)
     instruction_field: str
     reference_field: Optional[str]  # reference answers, if the set has them; null: none
     max_instructions: Optional[int]
@@ -161,12 +193,14 @@ class EvaluateParams:
     labels: str  # jsonl of {id, instruction, label: good|bad}: how good each curated set is
 
     def __post_init__(self):
+        _check_file_source(self.instructions, "instructions")
         _require(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
 
 
 @dataclass(frozen=True)
 class JudgeParams:
-    model: str  # self (the model under test) | base | a model folder or hub id | http
+    model: str  # self (the model under test) | base | a folder under models/sources, a hub id | http
+    revision: Optional[str]  # a hub id's commit (40 hex characters); null otherwise
     mode: Literal["logprob", "generate"]
     prompt: str  # template file with {instruction}, {output_a}, {output_b}
     max_new_tokens: int  # generate mode
@@ -177,6 +211,8 @@ class JudgeParams:
     api_key_env: str  # model: http; the environment variable holding the key (never the key)
 
     def __post_init__(self):
+        _check_model_source(self.model, self.revision, "model", "revision",
+                            extra=("self", "base", "http"))
         _require(0 < self.confidence < 1, "confidence", "must be between 0 and 1")
         _require(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None,
                  "api_key_env", "must name an environment variable; keep the key itself out of "
@@ -197,6 +233,7 @@ class Params:
     random_seed: int
     models: list[int]  # forward@t for each t: M_0 .. M_N
     iterations: dict[str, int]  # "t" -> the model that rates candidates in iteration t (t - 1)
+    hub: dict[str, HubDataset]  # name -> a pinned hub dataset, written to data/sources/hub/<name>.jsonl
     base: BaseParams
     seed: SeedParams
     corpus: CorpusParams
@@ -220,13 +257,18 @@ class Params:
             _require(t.isdigit() and int(t) >= 1, f"iterations.{t}", "must be a number >= 1")
             _require(previous == int(t) - 1, f"iterations.{t}",
                      f"iteration {t} must be rated by model {int(t) - 1}, got {previous}")
+        for name in self.hub:
+            _require(re.fullmatch(r"[A-Za-z0-9_-]+", name), f"hub.{name}",
+                     "name it with letters, digits, - and _ (it names a file and a stage)")
         expected = [0, *map(int, self.iterations)]
         _require(self.models == expected, "models",
                  f"must list model 0 and every iteration ({expected}), got {self.models}")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params.yaml; a stage then takes its own section."""
+def load_params(path: str | Path = "params.yaml", stage: str | None = None) -> Params:
+    """Read and validate the whole params.yaml. Told which stage runs (`score@1`, or `score`),
+    return that stage's view: reading a key its `params:` in dvc.yaml (beside params.yaml) do
+    not list raises, so a param the stage depends on can never be missing from dvc.yaml."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -235,9 +277,76 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
     try:
-        return _build(Params, raw, "")
+        params = _build(Params, raw, "")
+        _check_layout(params)
     except ParamsError as err:
         raise ParamsError(f"{path}: {err}") from None
+    if stage is None:
+        return params
+    return StageParams(params, stage, declared_params(stage, path.with_name("dvc.yaml"), path.name))
+
+
+def declared_params(stage: str, dvc_yaml: Path, params_file: str = "params.yaml") -> frozenset:
+    """The params keys a stage lists in dvc.yaml (`${key}` filled in for foreach stages)."""
+    name, _, key = stage.partition("@")
+    try:
+        stages = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages", {})
+    except FileNotFoundError:
+        raise ParamsError(f"{dvc_yaml}: not found (stages run from the project root)") from None
+    if name not in stages:
+        raise ParamsError(f"{dvc_yaml}: no stage '{name}'")
+    definition = stages[name].get("do", stages[name])
+    keys = set()
+    for entry in definition.get("params") or []:
+        if isinstance(entry, dict):  # {params file: [keys]}; no keys means the whole file
+            names = entry.get(params_file, [])
+            if names is None:
+                return frozenset([""])
+            keys.update(names)
+        else:
+            keys.add(entry)
+    return frozenset(k.replace("${key}", key).replace("${item}", key) for k in keys)
+
+
+class StageParams:
+    """A stage's view of the params: the keys its `params:` in dvc.yaml list, and nothing else.
+    DVC re-runs a stage when a listed key changes, so a key read but not listed would leave the
+    stage's outputs silently stale when it changes: reading one is an error naming both."""
+
+    def __init__(self, value, stage: str, declared: frozenset, prefix: str = ""):
+        self._value, self._stage, self._declared, self._prefix = value, stage, declared, prefix
+
+    def __getattr__(self, name: str):
+        value = getattr(self._value, name)
+        key = self._prefix + name
+        if "" in self._declared or any(key == d or key.startswith(d + ".") for d in self._declared):
+            return value
+        if any(d.startswith(key + ".") for d in self._declared):
+            if dataclasses.is_dataclass(value):
+                return StageParams(value, self._stage, self._declared, key + ".")
+            if isinstance(value, dict):  # e.g. hub.<name>: only the declared entries
+                return {k: v for k, v in value.items() if self._allowed(f"{key}.{k}")}
+        raise ParamsError(f"stage '{self._stage}' reads params key '{key}', which its params: "
+                          f"in dvc.yaml do not list (add it there, so that changing it re-runs "
+                          f"the stage)")
+
+    def declared(self) -> dict:
+        """The declared keys of this section and their values (what a fingerprint may hash)."""
+        names = [f.name for f in dataclasses.fields(self._value)]
+        return {name: self._declared_value(name) for name in names
+                if self._allowed(self._prefix + name)}
+
+    def _allowed(self, key: str) -> bool:
+        return "" in self._declared or any(
+            key == d or key.startswith(d + ".") or d.startswith(key + ".") for d in self._declared)
+
+    def _declared_value(self, name: str):
+        value = getattr(self, name)
+        return value.declared() if isinstance(value, StageParams) else (
+            dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+
+    def __repr__(self) -> str:
+        return f"StageParams({self._stage}: {self._prefix or 'params'})"
 
 
 def _build(cls, raw, prefix: str):
@@ -247,11 +356,13 @@ def _build(cls, raw, prefix: str):
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ParamsError(f"unknown key '{prefix}{unknown[0]}' (known: {', '.join(fields)})")
-    missing = [name for name in fields if name not in raw]
+    missing = [name for name, f in fields.items() if name not in raw
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ParamsError(f"missing key '{prefix}{missing[0]}'")
     hints = typing.get_type_hints(cls)
-    values = {name: _convert(raw[name], hints[name], f"{prefix}{name}") for name in fields}
+    values = {name: _convert(raw[name], hints[name], f"{prefix}{name}") for name in fields
+              if name in raw}
     try:
         return cls(**values)
     except ParamsError as err:  # raised by __post_init__ with the key relative to its section
@@ -295,3 +406,48 @@ def _scalar(value, hint, key: str):
 def _require(condition, key: str, message: str) -> None:
     if not condition:
         raise ParamsError(f"{key}: {message}")
+
+
+def _check_file_source(source: str, key: str) -> None:
+    """A local input, not a hub id: those come in through the `hub` section, pinned."""
+    _require(not source.startswith("hf:"), key,
+             f"{source!r}: bring a hub dataset in through the hub section (pinned to a commit; "
+             f"the hub@<name> stage writes {HUB_DATA}/<name>.jsonl) and name that file")
+
+
+def _is_local(model: str) -> bool:
+    return Path(model).exists() or model.startswith((".", "/")) or model.count("/") > 1
+
+
+def _check_model_source(model: str, revision: str | None, key: str, revision_key: str,
+                        extra: tuple[str, ...]) -> None:
+    """A model named in params: one of `extra`, a local folder, or a hub id pinned to a commit."""
+    if model in extra or _is_local(model):
+        _require(revision is None, revision_key, "is only for a hub id; set it to null")
+    else:
+        _require(revision is not None and _COMMIT.fullmatch(revision), revision_key,
+                 f"pin the hub model {model!r} to a commit id (40 hex characters), so that the "
+                 "model cannot change under the same params")
+
+
+def _check_layout(params: Params) -> None:
+    """Local inputs must sit where dvc.yaml makes them dependencies: DVC cannot take a list of
+    paths (or a value that is sometimes a path) from params, so the stages that read corpus
+    files and model folders depend on the folders that hold them."""
+    for i, source in enumerate(params.corpus.sources):
+        if source != "pydoc":
+            _require(_inside(source, DATA_SOURCES) or _inside(source, HUB_DATA),
+                     f"corpus.sources[{i}]",
+                     f"{source!r} is outside {DATA_SOURCES}/, the folder the corpus stage depends "
+                     f"on in dvc.yaml: move or copy it there (or `dvc import-url <url> "
+                     f"{DATA_SOURCES}/`)")
+    for key, model in (("base.model", params.base.model), ("judge.model", params.judge.model)):
+        if model not in ("smollm2", "self", "base", "http") and _is_local(model):
+            _require(_inside(model, MODEL_SOURCES), key,
+                     f"{model!r}: a local model folder must be under {MODEL_SOURCES}/, which the "
+                     f"stages reading it depend on in dvc.yaml: move or copy it there")
+
+
+def _inside(path: str, folder: str) -> bool:
+    resolved, root = Path(path).resolve(), Path(folder).resolve()
+    return resolved == root or root in resolved.parents

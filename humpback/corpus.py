@@ -2,13 +2,14 @@
 
 The paper takes the text under each HTML heading of ClueWeb, keeps segments of 600-3,000 characters,
 drops exact duplicates and applies heuristic quality filters. Here the sources are text or markdown
-files, jsonl or parquet, a Hugging Face dataset, or (the offline default) the Python documentation
-topics that ship with every Python (`pydoc_data`).
+files, jsonl or parquet (under data/sources, or a hub dataset brought in by the hub stage), or (the
+offline default) the Python documentation topics that ship with every Python (`pydoc_data`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import platform
 import random
 import re
 from collections import Counter
@@ -80,8 +81,6 @@ def load_documents(sources: list[str], text_field: str,
     for source in sources:
         if source == "pydoc":
             yield from _pydoc_documents()
-        elif source.startswith("hf:"):
-            yield from _hub_documents(source[3:], text_field, reject)
         else:
             yield from _file_documents(Path(source), text_field, reject, explicit=True)
 
@@ -93,16 +92,9 @@ def _pydoc_documents() -> Iterator[Document]:
         yield Document(f"pydoc:{name}", topics[name])
 
 
-def _hub_documents(dataset_id: str, text_field: str, reject: Reject) -> Iterator[Document]:
-    import datasets
-
-    for i, row in enumerate(datasets.load_dataset(dataset_id, split="train", streaming=True)):
-        text = row.get(text_field)
-        if isinstance(text, str):
-            yield Document(f"hf:{dataset_id}:{i}", text)
-        else:
-            reject(RecordError(f"hf:{dataset_id}: row {i}: no text in '{text_field}' "
-                               f"(corpus.text_field)"))
+def python_version() -> str:
+    """The version whose documentation `pydoc` reads: its text changes between versions."""
+    return platform.python_version()
 
 
 def _file_documents(path: Path, text_field: str, reject: Reject,

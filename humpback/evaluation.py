@@ -16,14 +16,10 @@ from humpback.training import token_loss_sum, tokenize
 
 
 def load_instructions(params: EvaluateParams) -> list[dict]:
-    """{instruction, reference (or None)} records from a jsonl file or `hf:<dataset id>`."""
+    """{instruction, reference (or None)} records from a jsonl file (a hub set such as
+    AlpacaEval's comes in through the hub stage as data/hub/<name>.jsonl)."""
     source = params.instructions
-    if source.startswith("hf:"):
-        import datasets
-
-        rows: Iterable[dict] = datasets.load_dataset(source[3:], split=params.hf_split)
-    else:
-        rows = read_jsonl(source, required=[params.instruction_field])
+    rows = read_jsonl(source, required=[params.instruction_field])
     records = []
     for row in rows:
         reference = row.get(params.reference_field) if params.reference_field else None

@@ -38,13 +38,15 @@ class Engine(Protocol):
         ...
 
 
-def load_engine(params: EngineParams, base_dir, model_dir, batch_size: int) -> Engine:
-    """The engine named by `engine.backend`, running the base model with `model_dir` on top."""
+def load_engine(params: EngineParams, base_dir, model_dir, batch_size: int,
+                revision: str | None = None) -> Engine:
+    """The engine named by `engine.backend`, running the base model with `model_dir` on top
+    (`revision`: the commit, when `base_dir` is a hub id)."""
     if params.backend == "vllm":
         from humpback.vllm_engine import VLLMEngine
 
-        return VLLMEngine(params, base_dir, model_dir)
-    return hf_engine(base_dir, model_dir, batch_size)
+        return VLLMEngine(params, base_dir, model_dir, revision)
+    return hf_engine(base_dir, model_dir, batch_size, revision)
 
 
 class HFEngine:
@@ -133,7 +135,8 @@ def _common_prefix_length(sequences: list[list[int]]) -> int:
     return max(length, 0)
 
 
-def hf_engine(base_dir, model_dir, batch_size: int) -> HFEngine:
+def hf_engine(base_dir, model_dir, batch_size: int, revision: str | None = None) -> HFEngine:
     from humpback.models import load_for_inference, load_tokenizer
 
-    return HFEngine(load_for_inference(base_dir, model_dir), load_tokenizer(base_dir), batch_size)
+    return HFEngine(load_for_inference(base_dir, model_dir, revision),
+                    load_tokenizer(base_dir, revision), batch_size)

@@ -53,8 +53,9 @@ def verdict_token_ids(tokenizer) -> list[list[int]]:
 
 
 def load_judge(params: JudgeParams, engine: EngineParams, base_dir, model_dir) -> Engine:
-    """The judge named by `judge.model`: the model under test, the base model, another local
-    model or an OpenAI-compatible endpoint."""
+    """The judge named by `judge.model`: the model under test, the base model, another model (a
+    folder under models/sources, or a hub id at `judge.revision`) or an OpenAI-compatible
+    endpoint."""
     if params.model == "http":
         from humpback.http_engine import HTTPEngine
 
@@ -63,7 +64,7 @@ def load_judge(params: JudgeParams, engine: EngineParams, base_dir, model_dir) -
         return load_engine(engine, base_dir, model_dir, params.batch_size)
     if params.model == "base":
         return load_engine(engine, base_dir, None, params.batch_size)
-    return load_engine(engine, params.model, None, params.batch_size)
+    return load_engine(engine, params.model, None, params.batch_size, params.revision)
 
 
 def judge_prompts(template: str, tokenizer, instruction: str, model_output: str,

@@ -13,10 +13,10 @@ class ModelError(HumpbackError):
     pass
 
 
-def load_tokenizer(base_dir: str | Path):
+def load_tokenizer(base_dir: str | Path, revision: str | None = None):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir, revision=revision)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -26,13 +26,15 @@ def is_adapter(model_dir: str | Path) -> bool:
     return (Path(model_dir) / "adapter_config.json").exists()
 
 
-def load_for_inference(base_dir: str | Path, model_dir: str | Path | None = None):
-    """The base model with a LoRA adapter merged in (1.5x faster generation), or a full model."""
+def load_for_inference(base_dir: str | Path, model_dir: str | Path | None = None,
+                       revision: str | None = None):
+    """The base model with a LoRA adapter merged in (1.5x faster generation), or a full model
+    (`revision`: the commit, when `base_dir` is a hub id)."""
     from transformers import AutoModelForCausalLM
 
     source = model_dir if model_dir and not is_adapter(model_dir) else base_dir
     model = AutoModelForCausalLM.from_pretrained(require_safetensors(source), dtype="auto",
-                                                 use_safetensors=True)
+                                                 use_safetensors=True, revision=revision)
     if model_dir and is_adapter(model_dir):
         from peft import PeftModel
 

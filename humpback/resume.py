@@ -9,7 +9,6 @@ so a changed stage never picks up stale work. A stage that finishes deletes what
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import shutil
@@ -17,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from humpback.code import code_fingerprint
 from humpback.records import read_jsonl, write_jsonl
 
 WORK_DIR = Path(".humpback")
@@ -25,8 +25,9 @@ _WHOLE_FILE_LIMIT = 64 * 2**20  # bigger weight files: hash their size, head and
 
 def fingerprint(*parts) -> str:
     """A hash of params (dataclasses), records, strings and model folders (Path), and of the
-    running code, so that work kept by an older version is never picked up."""
-    digest = hashlib.sha256(_code_fingerprint().encode())
+    code the running stage imports (the same modules as its `deps:` in dvc.yaml), so that work
+    kept by an older version is never picked up, while an edit elsewhere leaves it valid."""
+    digest = hashlib.sha256(_running_code().encode())
     for part in parts:
         digest.update(_describe(part).encode())
     return digest.hexdigest()[:20]
@@ -35,19 +36,18 @@ def fingerprint(*parts) -> str:
 def _describe(part) -> str:
     if isinstance(part, Path):
         return folder_fingerprint(part)
+    if hasattr(part, "declared"):  # a stage's view of a params section: the keys it may read
+        part = part.declared()
     if dataclasses.is_dataclass(part):
         part = dataclasses.asdict(part)
     return json.dumps(part, sort_keys=True, ensure_ascii=False)
 
 
-@functools.cache
-def _code_fingerprint() -> str:
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")) + [Path(sys.argv[0])]:
-        if source.is_file():
-            digest.update(source.read_bytes())
-    return digest.hexdigest()
+def _running_code() -> str:
+    entry_point = Path(sys.argv[0])
+    if not entry_point.is_file():  # python -c, an interactive session
+        return ""
+    return code_fingerprint(str(entry_point), str(Path(__file__).resolve().parent.parent))
 
 
 def folder_fingerprint(path: Path) -> str:

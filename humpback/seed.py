@@ -1,4 +1,5 @@
-"""Seed pairs (instruction, output): our offline set, any jsonl, or the paper's oasst1 choice."""
+"""Seed pairs (instruction, output): our offline set, any jsonl, or the paper's oasst1 choice
+(from Open Assistant's rows, brought in by the hub stage)."""
 
 from __future__ import annotations
 
@@ -14,29 +15,17 @@ MIN_EVAL, MIN_TRAIN = 2, 4
 
 def load_pairs(params: SeedParams) -> list[dict]:
     """Seed pairs as {id, instruction, output} records, in a stable order."""
-    if params.format == "pairs" and not params.source.startswith("hf:"):
-        # from a file, a repeated id is reported with both of its lines
+    if params.format == "pairs":  # a repeated id is reported with both of its lines
         numbered = ((line, _pair(row, line, f"{params.source}:{line}"))
                     for line, row in numbered_jsonl(params.source, _required(params.format)))
         pairs = [pair for _, pair in unique_ids(numbered, params.source)]
-    else:
-        rows = _rows(params)
-        pairs = (select_oasst1(rows, params.language) if params.format == "oasst1"
-                 else [_pair(row, i, f"{params.source} row {i}")
-                       for i, row in enumerate(rows, start=1)])
-        _check_unique_ids(pairs, params.source)
+    else:  # oasst1 rows (the hub stage writes them as data/hub/<name>.jsonl)
+        pairs = select_oasst1(read_jsonl(params.source, required=_required(params.format)),
+                              params.language)
     if not pairs:
         raise RecordError(f"{params.source}: no seed pairs in it (seed.source, seed.format: "
                           f"{params.format})")
     return pairs[: params.max_pairs] if params.max_pairs else pairs
-
-
-def _rows(params: SeedParams) -> Iterable[dict]:
-    if params.source.startswith("hf:"):
-        import datasets
-
-        return datasets.load_dataset(params.source[3:], split=params.hf_split)
-    return read_jsonl(params.source, required=_required(params.format))
 
 
 def _required(fmt: str) -> list[str]:
@@ -56,14 +45,6 @@ def _pair(row: dict, line: int, where: str) -> dict:
             raise RecordError(f"{where}: field '{field}' is empty once control characters are "
                               "removed")
     return pair
-
-
-def _check_unique_ids(pairs: list[dict], where: str) -> None:
-    seen = set()
-    for pair in pairs:
-        if pair["id"] in seen:
-            raise RecordError(f"{where}: duplicate id {pair['id']!r}")
-        seen.add(pair["id"])
 
 
 def select_oasst1(rows: Iterable[dict], language: str = "en") -> list[dict]:

@@ -19,7 +19,7 @@ _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 class VLLMEngine:
-    def __init__(self, params: EngineParams, base_dir, model_dir=None):
+    def __init__(self, params: EngineParams, base_dir, model_dir=None, revision=None):
         # Read by vLLM's CPU backend only. Its default thread binding ('auto') keeps one core back
         # for the scheduler, which halves the speed of a 2-core machine.
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(params.cpu_kvcache_gb))
@@ -31,7 +31,8 @@ class VLLMEngine:
         adapter = _lora_rank(model_dir)
         model = base_dir if adapter or model_dir is None else model_dir
         self.llm = LLM(
-            model=str(model), dtype="auto", seed=0, enable_prefix_caching=True,
+            model=str(model), revision=revision, tokenizer_revision=revision,
+            dtype="auto", seed=0, enable_prefix_caching=True,
             tensor_parallel_size=params.tensor_parallel_size,
             gpu_memory_utilization=params.gpu_memory_utilization,
             max_num_seqs=params.max_num_seqs, max_model_len=params.max_model_len,

@@ -15,7 +15,7 @@ from humpback.stage import run_stage
 
 
 def main(base_dir: str, backward_dir: str, segments: str, candidates: str, metrics: str) -> None:
-    params = load_params()
+    params = load_params(stage="augment")
     template = load_template(params.prompts.backward, {"output"})
     stats = {"segments": check_jsonl(segments, ["id", "text"]), "empty_instructions": 0, "instruction_like": 0}
     shards = ShardStore(candidates, fingerprint(template, params.augment, params.engine,

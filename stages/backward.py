@@ -13,7 +13,7 @@ from humpback.training import train
 
 
 def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot: str) -> None:
-    params = load_params()
+    params = load_params(stage="backward")
     template = load_template(params.prompts.backward, {"output"})
     pairs = [(render(template, output=p["output"]), p["instruction"])
              for p in read_jsonl(seed_train, required=["instruction", "output"])]

@@ -7,7 +7,7 @@ from humpback.stage import run_stage
 
 
 def main(model_dir: str, metrics: str) -> None:
-    params = load_params().base
+    params = load_params(stage="base").base
     stats: dict = {}
     with timed(stats):
         stats.update(materialise(params, model_dir))

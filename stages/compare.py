@@ -13,7 +13,7 @@ from humpback.stage import run_stage
 
 def main(evaluate_dir: str, judge_dir: str, candidates: str, curated_dir: str, table: str,
          metrics: str) -> None:
-    params = load_params()
+    params = load_params(stage="compare")
     labels = read_labels(params.evaluate.labels)
     pool = list(read_jsonl(candidates, required=["id", "instruction"]))
     rows, quality = [], {}

@@ -11,7 +11,7 @@ from humpback.stage import run_stage
 
 
 def main(segments: str, metrics: str) -> None:
-    params = load_params()
+    params = load_params(stage="corpus")
     rejections = corpus.Rejections(params.corpus.on_bad_record)
     stats: dict = {}
     with timed(stats):
@@ -25,6 +25,8 @@ def main(segments: str, metrics: str) -> None:
         raise HumpbackError(f"corpus.sources {params.corpus.sources}: no segment passed the "
                             f"filters ({counts})")
     write_jsonl(segments, records)
+    if "pydoc" in params.corpus.sources:  # its text is that of the running Python's docs
+        stats["python_version"] = corpus.python_version()
     write_metrics(metrics, {**counts, **stats})
 
 

@@ -13,7 +13,7 @@ from humpback.stage import run_stage
 
 def main(candidates: str, scores: str, seed_train: str, curated: str, train_set: str,
          metrics: str, data_card: str) -> None:
-    params = load_params()
+    params = load_params(stage="curate")
     pool = read_candidates(candidates)
     ratings = read_scores(scores, {c["id"] for c in pool})
     kept = curate(pool, ratings, params.curate)

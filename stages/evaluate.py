@@ -17,7 +17,7 @@ from humpback.stage import run_stage
 
 
 def main(base_dir: str, model_dir: str, answers: str, metrics: str) -> None:
-    params = load_params()
+    params = load_params(stage="evaluate")
     tag = params.prompts.seed_tag  # the paper prompts every model with the seed tag at inference
     records = load_instructions(params.evaluate)
     stats: dict = {"instructions": len(records), "backend": params.engine.backend}

@@ -14,7 +14,7 @@ from humpback.training import train
 
 
 def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot: str) -> None:
-    params = load_params()
+    params = load_params(stage="forward")
     tags = {"seed": params.prompts.seed_tag, "augmented": params.prompts.augmented_tag}
     records = list(read_jsonl(train_set, required=["instruction", "output"]))
     pairs = [(with_tag(r["instruction"], tags[r.get("source", "seed")]), r["output"])

@@ -15,7 +15,7 @@ from humpback.stage import run_stage
 
 def main(base_dir: str, model_dir: str, answers: str, baseline_answers: str, judgements: str,
          metrics: str) -> None:
-    params = load_params()
+    params = load_params(stage="judge")
     template = load_template(params.judge.prompt, {"instruction", "output_a", "output_b"})
     mine = read_json(answers)
     opponents = {"reference": [r["reference"] for r in load_instructions(params.evaluate)]}

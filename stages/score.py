@@ -16,7 +16,7 @@ from humpback.stage import run_stage
 
 def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: str,
          histogram: str) -> None:
-    params = load_params()
+    params = load_params(stage="score")
     template = load_template(params.prompts.score, {"instruction", "output"})
     stats: dict = {"mode": params.score.mode, "backend": params.engine.backend}
     summary = scoring.Summary()

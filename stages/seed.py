@@ -9,7 +9,7 @@ from humpback.stage import run_stage
 
 
 def main(train: str, eval: str, metrics: str) -> None:
-    params = load_params()
+    params = load_params(stage="seed")
     pairs = seed.load_pairs(params.seed)
     train_pairs, eval_pairs = seed.split(pairs, params.seed.eval_fraction, params.random_seed,
                                          where=params.seed.source)

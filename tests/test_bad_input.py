@@ -27,6 +27,7 @@ def make_project(tmp_path, change=None):
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (project / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())  # each stage's params
     return project
 
 
@@ -53,10 +54,12 @@ def jsonl(*records) -> bytes:
 # --- corpus: unusable source records stop with file:line, or are skipped and counted ---
 
 def corpus_project(tmp_path, files: dict[str, bytes], policy="error"):
+    folder = tmp_path / "project" / "data" / "sources"  # corpus files live under data/sources
+    folder.mkdir(parents=True)
     sources = []
     for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
-        sources.append(str(tmp_path / name))
+        (folder / name).write_bytes(data)
+        sources.append(f"data/sources/{name}")
     return make_project(tmp_path, lambda p: p["corpus"].update(sources=sources,
                                                               on_bad_record=policy))
 
@@ -247,6 +250,22 @@ BAD_PARAMS = {
     "models not matching": (lambda p: p.update(models=[0, 1]), "models: must list model 0"),
     "bad policy": (lambda p: p["corpus"].update(on_bad_record="ignore"),
                    "corpus.on_bad_record: expected one of ['error', 'skip']"),
+    "corpus file outside data/sources": (
+        lambda p: p["corpus"].update(sources=["pydoc", "notes/file.md"]),
+        "corpus.sources[1]: 'notes/file.md' is outside data/sources/"),
+    "hub id as a seed source": (lambda p: p["seed"].update(source="hf:OpenAssistant/oasst1"),
+                                "seed.source: 'hf:OpenAssistant/oasst1': bring a hub dataset in "
+                                "through the hub section"),
+    "hub id as evaluation set": (lambda p: p["evaluate"].update(instructions="hf:tatsu-lab/x"),
+                                 "evaluate.instructions: 'hf:tatsu-lab/x': bring a hub dataset"),
+    "hub dataset on a branch": (lambda p: p.update(hub={"oasst1": {
+        "dataset": "OpenAssistant/oasst1", "revision": "main", "split": "train"}}),
+        "hub.oasst1.revision: must be a commit id"),
+    "hub base model unpinned": (lambda p: p["base"].update(model="HuggingFaceTB/SmolLM2-360M"),
+                                "base.revision: pin the hub model"),
+    "base model folder outside models/sources": (
+        lambda p: p["base"].update(model="/opt/models/llama"),
+        "base.model: '/opt/models/llama': a local model folder must be under models/sources/"),
 }
 
 
@@ -258,10 +277,22 @@ def test_bad_params_stop_every_stage_naming_the_key(tmp_path, change, message):
 
 
 def test_base_model_that_cannot_be_found_is_one_line(tmp_path):
-    project = make_project(tmp_path, lambda p: p["base"].update(model="./no-such-model"))
+    project = make_project(tmp_path, lambda p: p["base"].update(model="models/sources/nothing"))
     result = run(project, "base.py", "models/base", "base-metrics.json")
-    assert_one_line_error(result, "base.model './no-such-model': no such folder")
-    assert not (project / "models").exists()
+    assert_one_line_error(result, "base.model 'models/sources/nothing': no such folder")
+    assert not (project / "models" / "base").exists()
+
+
+def test_a_stage_reading_a_param_it_does_not_declare_is_one_line(tmp_path):
+    """The params loader holds each stage to its `params:` in dvc.yaml: a key read but not
+    listed (so that DVC would not re-run the stage when it changes) is named with the stage."""
+    project = seed_project(tmp_path, jsonl(*PAIRS))
+    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["seed"]["params"].remove("random_seed")
+    (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    assert_one_line_error(run_seed(project), "stage 'seed' reads params key 'random_seed', which "
+                          "its params: in dvc.yaml do not list")
+    assert not (project / "train.jsonl").exists()
 
 
 # --- inputs of the generation stages, checked in one cheap pass before any model loads ---

@@ -63,7 +63,8 @@ def test_base_model_that_cannot_be_found_is_named(tmp_path):
     from humpback.base_model import BaseModelError, materialise
     from humpback.config import BaseParams
 
-    for name in [str(tmp_path / "missing"), "no-such-org/no-such-model"]:
+    for name, revision in [(str(tmp_path / "missing"), None),
+                           ("no-such-org/no-such-model", "0" * 40)]:
         with pytest.raises(BaseModelError, match="base.model"):
-            materialise(BaseParams(model=name, dtype="float32", trust_remote_code=False),
-                        tmp_path / "out")
+            materialise(BaseParams(model=name, dtype="float32", trust_remote_code=False,
+                                   revision=revision), tmp_path / "out")

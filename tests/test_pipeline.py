@@ -16,13 +16,13 @@ from conftest import ROOT
 pytestmark = pytest.mark.e2e
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "data/seed.jsonl",
-                 "data/labels.jsonl"]
+                 "data/labels.jsonl", "data/sources", "data/hub", "models/sources"]
 EVALUATION = {"evaluate@0", "evaluate@1", "evaluate@2", "judge@0", "judge@1", "judge@2", "compare"}
 
 
-def tiny_params(project: Path, model_dir: Path, backend: str) -> None:
+def tiny_params(project: Path, model_dir: str, backend: str) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["base"].update(model=str(model_dir), dtype="float32")
+    params["base"].update(model=model_dir, dtype="float32")
     params["engine"].update(backend=backend, chunk_size=5, cpu_kvcache_gb=1)
     params["corpus"].update(max_segments=12)
     for section in ("backward", "forward"):
@@ -41,7 +41,9 @@ def make_project(tmp_path_factory, tiny_model, backend="hf") -> Path:
         source, target = ROOT / name, project / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
-    tiny_params(project, tiny_model, backend)
+    # a local base model lives under models/sources, which the base stage depends on
+    shutil.copytree(tiny_model, project / "models/sources/tiny")
+    tiny_params(project, "models/sources/tiny", backend)
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         subprocess.run(cmd, cwd=project, check=True, env=_env())
     return project

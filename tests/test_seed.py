@@ -35,7 +35,7 @@ def test_oasst1_selection_is_first_turn_english_rank_zero():
 def test_oasst1_rows_from_a_jsonl_file(tmp_path):
     path = tmp_path / "oasst.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in OASST_ROWS))
-    params = SeedParams(source=str(path), format="oasst1", hf_split="train", language="en",
+    params = SeedParams(source=str(path), format="oasst1", language="en",
                         eval_fraction=0.5, max_pairs=None)
     assert len(load_pairs(params)) == 2
 
@@ -67,7 +67,7 @@ def test_too_small_to_split_is_a_clear_error():
 def test_bad_lines_name_file_and_line(tmp_path, line, message):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"instruction": "a", "output": "b"}\n' + line)
-    params = SeedParams(source=str(path), format="pairs", hf_split="train", language="en",
+    params = SeedParams(source=str(path), format="pairs", language="en",
                         eval_fraction=0.1, max_pairs=None)
     with pytest.raises(RecordError, match=message):
         load_pairs(params)
@@ -76,7 +76,7 @@ def test_bad_lines_name_file_and_line(tmp_path, line, message):
 def test_non_utf8_and_duplicate_ids(tmp_path):
     path = tmp_path / "bytes.jsonl"
     path.write_bytes(b'{"instruction": "a", "output": "b"}\n{"instruction": "\xff", "output": "b"}\n')
-    params = SeedParams(source=str(path), format="pairs", hf_split="train", language="en",
+    params = SeedParams(source=str(path), format="pairs", language="en",
                         eval_fraction=0.1, max_pairs=None)
     with pytest.raises(RecordError, match="bytes.jsonl:2: not UTF-8"):
         load_pairs(params)
@@ -85,15 +85,11 @@ def test_non_utf8_and_duplicate_ids(tmp_path):
         load_pairs(params)
 
 
-def test_fields_empty_after_cleaning_or_missing_in_hub_rows_are_named(tmp_path):
-    from humpback.seed import _pair
-
+def test_fields_empty_after_cleaning_are_named(tmp_path):
     source = tmp_path / "seed.jsonl"
     source.write_text('{"instruction": "Say hi.", "output": "Hi"}\n'
                       '{"instruction": "\\u0001\\u0002 ", "output": "x"}\n')
-    params = SeedParams(source=str(source), format="pairs", hf_split="train", language="en",
+    params = SeedParams(source=str(source), format="pairs", language="en",
                         eval_fraction=0.1, max_pairs=None)
     with pytest.raises(RecordError, match=r"seed.jsonl:2: field 'instruction' is empty once"):
         load_pairs(params)
-    with pytest.raises(RecordError, match=r"hf:org/set row 3: missing or non-text field 'output'"):
-        _pair({"instruction": "q", "output": None}, 3, "hf:org/set row 3")
