@@ -54,18 +54,23 @@ def project(tmp_path_factory, tiny_model) -> Path:
     return make_project(tmp_path_factory, tiny_model)
 
 
-def _env() -> dict:
+def _env(project: Path | None = None) -> dict:
+    """The environment of a `dvc repro` in `project`: its stages run the `python` running the
+    tests and import the project's own copy of humpback (not the installed one)."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
-            "DVC_NO_ANALYTICS": "1"}
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+           "DVC_NO_ANALYTICS": "1"}
+    if project is not None:
+        env["PYTHONPATH"] = str(project)
+    return env
 
 
 def repro(project: Path, *targets: str, force: bool = False) -> set[str]:
     """Run the real `dvc repro`; return the names of the stages that actually ran."""
     from dvc.repo import Repo
 
-    old_path, old_cwd = os.environ["PATH"], os.getcwd()
-    os.environ["PATH"] = _env()["PATH"]  # stages run `python`: the one running the tests
+    old_env, old_cwd = dict(os.environ), os.getcwd()
+    os.environ.update(_env(project))
     os.chdir(project)
     try:
         with Repo(".") as repo:
@@ -73,7 +78,8 @@ def repro(project: Path, *targets: str, force: bool = False) -> set[str]:
                                  single_item=force)
             return {stage.addressing for stage in ran}
     finally:
-        os.environ["PATH"] = old_path
+        os.environ.clear()
+        os.environ.update(old_env)
         os.chdir(old_cwd)
 
 

@@ -52,7 +52,7 @@ def kill_once_work_is_kept(project: Path, stage: str, folder: Path) -> int:
     work is on disk; return how many shards (or checkpoints) there were at the kill."""
     dvc = Path(sys.executable).parent / "dvc"
     log = (project / "killed-run.log").open("w")
-    process = subprocess.Popen([dvc, "repro", stage], cwd=project, env=_env(), stdout=log,
+    process = subprocess.Popen([dvc, "repro", stage], cwd=project, env=_env(project), stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 300
     while not finished_work(folder) and process.poll() is None and time.monotonic() < deadline:
