@@ -23,7 +23,8 @@ import torch
 
 from humpback.augmentation import augment, backward_prompt
 from humpback.config import load_params
-from humpback.generation import HFEngine, Sampling, load_engine
+from humpback.engines import EngineSpec, Sampling, load_engine
+from humpback.engines.hf import HFEngine
 from humpback.models import load_for_inference, load_tokenizer
 from humpback.prompts import load_template
 from humpback.records import chunks
@@ -122,9 +123,10 @@ def main() -> None:
                 engine = naive_hf(f"models/{model}")
             else:
                 engine_params = dataclasses.replace(params.engine, backend=backend)
-                engine = load_engine(engine_params, "models/base", f"models/{model}",
-                                     params.score.batch_size if "score" in task
-                                     else params.augment.batch_size)
+                batch_size = (params.score.batch_size if "score" in task
+                              else params.augment.batch_size)
+                engine = load_engine(EngineSpec(backend, "models/base", f"models/{model}",
+                                                batch_size=batch_size), engine_params)
             startup = time.perf_counter() - start
             seconds, outputs = median_time(lambda: fn(engine), args.repeats, engine)
             tokens = (sum(len(tokenizer(o)["input_ids"]) for o in outputs)
@@ -135,8 +137,7 @@ def main() -> None:
                          "new_tokens_per_s": round(tokens / seconds, 1) if tokens else None})
             if backend == "hf" and task.startswith("augment"):
                 rows[-1].update(stage_overhead(engine, params, segments, args.repeats))
-            if hasattr(engine, "llm"):  # stop vLLM's engine process before the next one starts
-                engine.llm.llm_engine.engine_core.shutdown()
+            engine.close()  # vLLM: stop its engine process before the next one starts
     lines = report(rows, args)
     if args.out == "-":
         print("\n".join(lines))

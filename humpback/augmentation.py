@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from humpback.config import AugmentParams
-from humpback.generation import Engine, Sampling
+from humpback.engines import Engine, Sampling
 from humpback.prompts import chat_prompt, render
 
 # First words of instructions and questions: a cheap signal that the backward model wrote an

@@ -209,10 +209,14 @@ class JudgeParams:
     base_url: Optional[str]  # model: http; an OpenAI-compatible endpoint, e.g. http://host:8000/v1
     api_model: Optional[str]  # model: http; the model name the endpoint serves
     api_key_env: str  # model: http; the environment variable holding the key (never the key)
+    max_in_flight: int  # model: http; requests open at once
+    retries: int  # model: http; further tries of a request refused with 429 or 5xx (with backoff)
 
     def __post_init__(self):
         _check_model_source(self.model, self.revision, "model", "revision",
                             extra=("self", "base", "http"))
+        _require(self.max_in_flight >= 1, "max_in_flight", "must be at least 1")
+        _require(self.retries >= 0, "retries", "must be 0 or more")
         _require(0 < self.confidence < 1, "confidence", "must be between 0 and 1")
         _require(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None,
                  "api_key_env", "must name an environment variable; keep the key itself out of "

@@ -6,13 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import torch
-
 from humpback.config import EvaluateParams
-from humpback.generation import Engine, Sampling
-from humpback.prompts import chat_prompt, with_tag
+from humpback.engines import Engine, Sampling
+from humpback.prompts import chat_example, chat_prompt, with_tag
 from humpback.records import RecordError, read_jsonl
-from humpback.training import token_loss_sum, tokenize
 
 
 def load_instructions(params: EvaluateParams) -> list[dict]:
@@ -42,20 +39,37 @@ def answer(engine: Engine, instructions: Sequence[str], tag: str, generator: str
             for text, output in zip(instructions, outputs)]
 
 
-@torch.inference_mode()
-def reference_nll(model, tokenizer, pairs: Sequence[tuple[str, str]], max_length: int,
-                  batch_size: int = 8) -> dict:
-    """Mean negative log-likelihood per reference-output token (nats), as in training: the
-    user turn is context, only the answer's tokens count."""
-    examples = tokenize(tokenizer, pairs, max_length)
-    examples.sort(key=lambda e: len(e.prompt_ids) + len(e.target_ids))
-    total = 0.0
-    for start in range(0, len(examples), batch_size):
-        total += token_loss_sum(model, examples[start:start + batch_size],
-                                tokenizer.pad_token_id).item()
-    tokens = sum(len(e.target_ids) for e in examples)
-    return {"nll": round(total / tokens, 4) if tokens else None, "nll_tokens": tokens,
-            "nll_examples": len(examples)}
+def evaluate_chunk(engine: Engine, records: Sequence[dict], tag: str, generator: str,
+                   max_new_tokens: int, nll_max_length: int) -> list[dict]:
+    """Per held-out record: the model's answer, and the negative log-likelihood of the
+    reference answer summed over its tokens (`nll_sum`, `nll_tokens`; None without one)."""
+    answers = answer(engine, [r["instruction"] for r in records], tag, generator, max_new_tokens)
+    with_reference = [i for i, r in enumerate(records) if r["reference"]]
+    losses = dict(zip(with_reference, reference_losses(
+        engine, [(with_tag(records[i]["instruction"], tag), records[i]["reference"])
+                 for i in with_reference], nll_max_length)))
+    return [{"answer": a, "nll_sum": losses.get(i, (None, None))[0],
+             "nll_tokens": losses.get(i, (None, None))[1]} for i, a in enumerate(answers)]
+
+
+def reference_losses(engine: Engine, pairs: Sequence[tuple[str, str]],
+                     max_length: int) -> list[tuple[float, int]]:
+    """(summed negative log-likelihood in nats, tokens) of each reference answer under the
+    model, as in training: the user turn is context, only the answer's tokens count."""
+    if not pairs:
+        return []
+    examples = [chat_example(engine.tokenizer, user, assistant) for user, assistant in pairs]
+    return [(-sum(logprobs), len(logprobs))
+            for logprobs in engine.token_logprobs(examples, max_length)]
+
+
+def mean_nll(losses: Iterable[tuple[float, int]]) -> dict:
+    """The mean negative log-likelihood per reference-answer token (nats); examples cut to no
+    answer tokens by the length limit do not count."""
+    losses = [(total, tokens) for total, tokens in losses if tokens]
+    tokens = sum(n for _, n in losses)
+    return {"nll": round(sum(total for total, _ in losses) / tokens, 4) if tokens else None,
+            "nll_tokens": tokens, "nll_examples": len(losses)}
 
 
 def mean_length(texts: Iterable[str]) -> float:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Sequence
 
-from humpback.config import EngineParams, JudgeParams
-from humpback.generation import Engine, Sampling, load_engine
+from humpback.config import JudgeParams
+from humpback.engines import Endpoint, Engine, EngineSpec, Sampling
 from humpback.prompts import chat_prompt, render
 
 # "Winner: A", "**Winner:** B", "winner = tie", "Winner: Response A", "Winner: (b)".
@@ -52,19 +52,19 @@ def verdict_token_ids(tokenizer) -> list[list[int]]:
                     for text in (choice, f" {choice}")}) for choice in CHOICES]
 
 
-def load_judge(params: JudgeParams, engine: EngineParams, base_dir, model_dir) -> Engine:
+def judge_spec(params: JudgeParams, backend: str, base_dir, model_dir) -> EngineSpec:
     """The judge named by `judge.model`: the model under test, the base model, another model (a
-    folder under models/sources, or a hub id at `judge.revision`) or an OpenAI-compatible
-    endpoint."""
+    folder under models/sources, or a hub id at `judge.revision`) on the stages' backend, or an
+    OpenAI-compatible endpoint."""
     if params.model == "http":
-        from humpback.http_engine import HTTPEngine
-
-        return HTTPEngine(params.base_url, params.api_model, params.api_key_env)
+        return EngineSpec("http", endpoint=Endpoint(params.base_url, params.api_model,
+                                                    params.api_key_env, params.max_in_flight,
+                                                    params.retries))
     if params.model == "self":
-        return load_engine(engine, base_dir, model_dir, params.batch_size)
+        return EngineSpec(backend, str(base_dir), str(model_dir), batch_size=params.batch_size)
     if params.model == "base":
-        return load_engine(engine, base_dir, None, params.batch_size)
-    return load_engine(engine, params.model, None, params.batch_size, params.revision)
+        return EngineSpec(backend, str(base_dir), batch_size=params.batch_size)
+    return EngineSpec(backend, params.model, revision=params.revision, batch_size=params.batch_size)
 
 
 def judge_prompts(template: str, tokenizer, instruction: str, model_output: str,

@@ -78,14 +78,26 @@ class ShardStore:
     def get_or_make(self, number: int, records: list[dict],
                     make: Callable[[], list[dict]]) -> list[dict]:
         """The results for chunk `number`: read back if a killed run finished it, else made."""
-        path = self.dir / f"{number:06d}-{fingerprint(records)}.jsonl"
-        if path.exists():
-            self.reused += 1
-            return list(read_jsonl(path))
-        results = make()
-        write_jsonl(path, results)  # atomic: a kill mid-write leaves no shard behind
-        self.computed += 1
+        results = self.load(number, records)
+        if results is None:
+            results = make()
+            self.save(number, records, results)
         return results
+
+    def load(self, number: int, records: list[dict]) -> list[dict] | None:
+        """The kept results of chunk `number` (made from these `records`), or None."""
+        path = self._path(number, records)
+        if not path.exists():
+            return None
+        self.reused += 1
+        return list(read_jsonl(path))
+
+    def save(self, number: int, records: list[dict], results: list[dict]) -> None:
+        write_jsonl(self._path(number, records), results)  # atomic: a kill mid-write leaves none
+        self.computed += 1
+
+    def _path(self, number: int, records: list[dict]) -> Path:
+        return self.dir / f"{number:06d}-{fingerprint(records)}.jsonl"
 
     def clear(self) -> None:
         """Called once the output is complete: its shards (and stale ones) are not needed."""
@@ -93,19 +105,6 @@ class ShardStore:
 
     def stats(self) -> dict:
         return {"shards_reused": self.reused, "shards_computed": self.computed}
-
-
-def lazy(make: Callable):
-    """`make()` on the first call, the same object after: a run whose shards are all done
-    never loads a model."""
-    made = []
-
-    def get():
-        if not made:
-            made.append(make())
-        return made[0]
-
-    return get
 
 
 def checkpoint_path(out_dir: str | Path, key: str) -> Path:

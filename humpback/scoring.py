@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Sequence
 
 from humpback.config import ScoreParams
-from humpback.generation import Engine, Sampling
+from humpback.engines import Engine, Sampling
 from humpback.prompts import chat_prompt, render
 
 RATINGS = (1, 2, 3, 4, 5)

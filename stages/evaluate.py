@@ -3,16 +3,13 @@ reference answers' per-token NLL is measured under it (section `evaluate`)."""
 
 from pathlib import Path
 
-from tqdm import tqdm
-
+from humpback.chunk_runner import ChunkRunner
 from humpback.config import load_params
-from humpback.evaluation import answer, generator_name, load_instructions, mean_length, reference_nll
-from humpback.generation import load_engine
+from humpback.engines import EngineSpec
+from humpback.evaluation import (evaluate_chunk, generator_name, load_instructions, mean_length,
+                                 mean_nll)
 from humpback.metrics import timed, write_metrics
-from humpback.models import load_for_inference, load_tokenizer
-from humpback.prompts import with_tag
 from humpback.records import chunks, write_json
-from humpback.resume import ShardStore, fingerprint, lazy
 from humpback.stage import run_stage
 
 
@@ -21,29 +18,24 @@ def main(base_dir: str, model_dir: str, answers: str, metrics: str) -> None:
     tag = params.prompts.seed_tag  # the paper prompts every model with the seed tag at inference
     records = load_instructions(params.evaluate)
     stats: dict = {"instructions": len(records), "backend": params.engine.backend}
+    generator = generator_name(model_dir)
+    max_new_tokens, nll_max_length = params.evaluate.max_new_tokens, params.evaluate.nll_max_length
+    runner = ChunkRunner(answers, EngineSpec(params.engine.backend, base_dir, model_dir,
+                                             batch_size=params.evaluate.batch_size),
+                         params.engine, key=(tag, params.evaluate, Path(base_dir), Path(model_dir)),
+                         desc="evaluate", unit="instruction")
+    results = []
     with timed(stats):
-        engine = lazy(lambda: load_engine(params.engine, base_dir, model_dir,
-                                          params.evaluate.batch_size))
-        references = [(with_tag(r["instruction"], tag), r["reference"]) for r in records
-                      if r["reference"]]
-        if references:  # the HF engine's model is the one to measure; vLLM's is not a torch module
-            model = (engine().model if params.engine.backend == "hf"
-                     else load_for_inference(base_dir, model_dir))
-            stats.update(reference_nll(model, load_tokenizer(base_dir), references,
-                                       params.evaluate.nll_max_length, params.evaluate.batch_size))
-        shards = ShardStore(answers, fingerprint(tag, params.evaluate, params.engine,
-                                                 Path(base_dir), Path(model_dir)))
-        outputs = []
-        for number, chunk in enumerate(tqdm(list(chunks(records, params.engine.chunk_size)),
-                                            desc="evaluate", unit="chunk")):
-            outputs += shards.get_or_make(number, chunk, lambda: answer(
-                engine(), [r["instruction"] for r in chunk], tag, generator_name(model_dir),
-                params.evaluate.max_new_tokens))
-    stats.update(shards.stats())
+        for _, done in runner.map(lambda engine, chunk, seed: evaluate_chunk(
+                engine, chunk, tag, generator, max_new_tokens, nll_max_length),
+                chunks(records, params.engine.chunk_size), len(records)):
+            results += done
+    if any(r["reference"] for r in records):
+        stats.update(mean_nll((r["nll_sum"], r["nll_tokens"]) for r in results))
+    outputs = [r["answer"] for r in results]
     stats["mean_length"] = mean_length(o["output"] for o in outputs)
     write_json(answers, outputs)
-    shards.clear()
-    write_metrics(metrics, stats)
+    write_metrics(metrics, {**stats, **runner.finish()})
 
 
 if __name__ == "__main__":

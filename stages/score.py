@@ -2,15 +2,13 @@
 
 from pathlib import Path
 
-from tqdm import tqdm
-
 from humpback import scoring
+from humpback.chunk_runner import ChunkRunner
 from humpback.config import load_params
-from humpback.generation import load_engine
+from humpback.engines import EngineSpec
 from humpback.metrics import timed, write_metrics, write_table
 from humpback.prompts import load_template
 from humpback.records import JsonlWriter, check_jsonl, chunks, read_jsonl
-from humpback.resume import ShardStore, fingerprint, lazy
 from humpback.stage import run_stage
 
 
@@ -18,24 +16,23 @@ def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: s
          histogram: str) -> None:
     params = load_params(stage="score")
     template = load_template(params.prompts.score, {"instruction", "output"})
-    stats: dict = {"mode": params.score.mode, "backend": params.engine.backend}
+    rating = params.score
+    stats: dict = {"mode": rating.mode, "backend": params.engine.backend}
     summary = scoring.Summary()
-    shards = ShardStore(scores, fingerprint(template, params.score, params.engine,
-                                            params.random_seed, Path(base_dir), Path(model_dir)))
-    engine = lazy(lambda: load_engine(params.engine, base_dir, model_dir, params.score.batch_size))
+    runner = ChunkRunner(scores, EngineSpec(params.engine.backend, base_dir, model_dir,
+                                            batch_size=rating.batch_size),
+                         params.engine, key=(template, rating, params.random_seed,
+                                             Path(base_dir), Path(model_dir)),
+                         desc="score", unit="candidate")
     with timed(stats), JsonlWriter(scores) as out:
-        bar = tqdm(total=check_jsonl(candidates, ["id", "instruction", "output"]), desc="score",
-                   unit="candidate")
-        records = read_jsonl(candidates, required=["id", "instruction", "output"])
-        for number, chunk in enumerate(chunks(records, params.engine.chunk_size)):
-            results = shards.get_or_make(number, chunk, lambda: scoring.score_candidates(
-                engine(), template, chunk, params.score, seed=params.random_seed + 10_000 * number))
+        total = check_jsonl(candidates, ["id", "instruction", "output"])
+        records = chunks(read_jsonl(candidates, required=["id", "instruction", "output"]),
+                         params.engine.chunk_size)
+        for _, results in runner.map(lambda engine, chunk, seed: scoring.score_candidates(
+                engine, template, chunk, rating, seed), records, total, seed=params.random_seed):
             out.write(results)  # written to disk chunk by chunk
             summary.add(results)
-            bar.update(len(chunk))
-        bar.close()
-    shards.clear()
-    write_metrics(metrics, {**summary.metrics(), **stats, **shards.stats()})
+    write_metrics(metrics, {**summary.metrics(), **stats, **runner.finish()})
     write_table(histogram, summary.table())
 
 

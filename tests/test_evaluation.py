@@ -8,8 +8,9 @@ import torch
 
 from conftest import ROOT
 from humpback.config import load_params
-from humpback.evaluation import answer, load_instructions, mean_length, reference_nll
-from humpback.generation import hf_engine
+from humpback.engines.hf import HFEngine
+from humpback.evaluation import (answer, evaluate_chunk, load_instructions, mean_length, mean_nll,
+                                 reference_losses)
 from humpback.models import load_for_inference, load_tokenizer
 from humpback.records import RecordError
 
@@ -41,7 +42,8 @@ def test_bad_instruction_sets_name_the_file(tmp_path):
 
 
 def test_answers_are_in_alpaca_evals_format(tiny_model):
-    outputs = answer(hf_engine(tiny_model, None, 2), ["Say hi.", "Count to 3."], "Be brief.",
+    engine = HFEngine(load_for_inference(tiny_model), load_tokenizer(tiny_model), 2)
+    outputs = answer(engine, ["Say hi.", "Count to 3."], "Be brief.",
                      "humpback-M0", max_new_tokens=4)
     assert [set(o) for o in outputs] == [{"instruction", "output", "generator"}] * 2
     assert [o["instruction"] for o in outputs] == ["Say hi.", "Count to 3."]
@@ -51,8 +53,9 @@ def test_answers_are_in_alpaca_evals_format(tiny_model):
 
 def test_reference_nll_is_the_mean_loss_over_answer_tokens(tiny_model):
     model, tokenizer = load_for_inference(tiny_model).float(), load_tokenizer(tiny_model)
+    engine = HFEngine(model, tokenizer, batch_size=2)
     pairs = [("Say hi.", "Hello there!"), ("Name a colour.", "Blue, like the sky at noon.")]
-    result = reference_nll(model, tokenizer, pairs, max_length=128, batch_size=2)
+    result = mean_nll(reference_losses(engine, pairs, max_length=128))
     # The same number from transformers' own loss, one example at a time, answer tokens only.
     total = tokens = 0
     for user, assistant in pairs:
@@ -70,3 +73,19 @@ def test_reference_nll_is_the_mean_loss_over_answer_tokens(tiny_model):
         total, tokens = total + loss.item() * n, tokens + n
     assert result["nll_tokens"] == tokens and result["nll_examples"] == 2
     assert result["nll"] == pytest.approx(total / tokens, abs=1e-3)
+
+
+def test_a_chunk_answers_and_measures_only_where_there_is_a_reference(tiny_model):
+    engine = HFEngine(load_for_inference(tiny_model).float(), load_tokenizer(tiny_model), 2)
+    records = [{"instruction": "Say hi.", "reference": "Hello there!"},
+               {"instruction": "Count to 3.", "reference": None}]
+    results = evaluate_chunk(engine, records, "Be brief.", "humpback-M1", max_new_tokens=4,
+                             nll_max_length=128)
+    assert [r["answer"]["instruction"] for r in results] == ["Say hi.", "Count to 3."]
+    assert results[0]["nll_tokens"] > 0 and results[0]["nll_sum"] > 0
+    assert (results[1]["nll_sum"], results[1]["nll_tokens"]) == (None, None)
+    alone = reference_losses(engine, [("Say hi.\n\nBe brief.", "Hello there!")], 128)
+    assert (results[0]["nll_sum"], results[0]["nll_tokens"]) == alone[0]  # the tag is in the prompt
+    # cut at the length limit: the context keeps its tokens first, the answer gets what is left
+    (cut_sum, cut_tokens), = reference_losses(engine, [("Say hi.", "Hello there!")], 16)
+    assert cut_tokens == 0 and mean_nll([(cut_sum, cut_tokens)])["nll"] is None

@@ -1,6 +1,7 @@
 import torch
 
-from humpback.generation import HFEngine, Sampling, _common_prefix_length
+from humpback.engines import Sampling
+from humpback.engines.hf import HFEngine, _common_prefix_length
 from humpback.models import load_for_inference, load_tokenizer
 from humpback.prompts import chat_prompt
 

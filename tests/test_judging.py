@@ -2,14 +2,15 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given, strategies as st
 
 from conftest import ROOT
-from humpback.generation import Sampling
-from humpback.http_engine import HTTPEngine, HTTPEngineError
+from humpback.engines import Endpoint, Sampling
+from humpback.engines.http import HTTPEngine, HTTPEngineError
 from humpback.judging import (Comparison, judge, outcome, parse_verdict, wilson_interval,
                               win_rate)
 from humpback.prompts import load_template
@@ -108,9 +109,12 @@ def test_wilson_interval_holds_the_rate(rate, n):
 
 
 def test_logprob_verdicts_from_the_tiny_model(tiny_model):
-    from humpback.generation import hf_engine
+    from humpback.config import load_params
+    from humpback.engines import EngineSpec, load_engine
 
-    records = judge(hf_engine(tiny_model, None, batch_size=2), TEMPLATE, COMPARISONS, "logprob")
+    engine = load_engine(EngineSpec("hf", str(tiny_model), batch_size=2),
+                         load_params(ROOT / "params.yaml").engine)
+    records = judge(engine, TEMPLATE, COMPARISONS, "logprob")
     for record in records:
         assert all(o in ("win", "loss", "tie") for o in record["outcomes"])
         for said in record["judge_said"]:
@@ -150,7 +154,7 @@ def endpoint():
 
 def test_http_judge_reads_its_key_from_the_environment(endpoint, monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", ChatCompletions.key)
-    records = judge(HTTPEngine(endpoint, "judge", "JUDGE_KEY"), TEMPLATE, COMPARISONS, "generate")
+    records = judge(HTTPEngine(Endpoint(endpoint, "judge", "JUDGE_KEY")), TEMPLATE, COMPARISONS, "generate")
     assert [r["points"] for r in records] == [1.0, 0.0]
     assert ChatCompletions.key not in json.dumps(records)
 
@@ -158,10 +162,84 @@ def test_http_judge_reads_its_key_from_the_environment(endpoint, monkeypatch):
 def test_http_judge_errors_name_the_param_not_the_key(endpoint, monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", "wrong-key-456")
     with pytest.raises(HTTPEngineError, match=r"judge.base_url .*: HTTP 401") as err:
-        judge(HTTPEngine(endpoint, "judge", "JUDGE_KEY"), TEMPLATE, COMPARISONS, "generate")
+        judge(HTTPEngine(Endpoint(endpoint, "judge", "JUDGE_KEY")), TEMPLATE, COMPARISONS, "generate")
     assert "wrong-key-456" not in str(err.value)
     with pytest.raises(HTTPEngineError, match="judge.base_url http://127.0.0.1:9/v1"):
-        HTTPEngine("http://127.0.0.1:9/v1", "judge", "JUDGE_KEY").generate(["x"], Sampling(4))
+        HTTPEngine(Endpoint("http://127.0.0.1:9/v1", "judge", "JUDGE_KEY")).generate(["x"], Sampling(4))
+
+
+class BusyCompletions(ChatCompletions):
+    """A busy server: the first try of every prompt is refused with 429 (Retry-After: 0), the
+    second with 503; the third is answered. It counts tries, answers and requests open at once."""
+    lock = threading.Lock()
+    tries: dict = {}
+    answered: dict = {}
+    open_now = most_open = 0
+
+    def do_POST(self):
+        cls = BusyCompletions
+        with cls.lock:
+            cls.open_now += 1
+            cls.most_open = max(cls.most_open, cls.open_now)
+        try:
+            length = int(self.headers["Content-Length"])
+            prompt = json.loads(self.rfile.read(length))["messages"][0]["content"]
+            with cls.lock:
+                cls.tries[prompt] = tries = cls.tries.get(prompt, 0) + 1
+            if tries < 3:
+                self.send_response(429 if tries == 1 else 503)
+                if tries == 1:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            with cls.lock:
+                cls.answered[prompt] = cls.answered.get(prompt, 0) + 1
+            a, b = _answers(prompt)
+            time.sleep(0.05)  # long enough for requests to overlap
+            data = json.dumps({"choices": [{"message": {
+                "content": f"Winner: {'A' if len(a) > len(b) else 'B'}"}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        finally:
+            with cls.lock:
+                cls.open_now -= 1
+
+
+def test_http_judge_retries_a_busy_server_and_bounds_requests_in_flight():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BusyCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        engine = HTTPEngine(Endpoint(url, "judge", "NO_KEY_SET", max_in_flight=2, retries=2))
+        records = judge(engine, TEMPLATE, COMPARISONS, "generate")
+    finally:
+        server.shutdown()
+    assert [r["points"] for r in records] == [1.0, 0.0]  # every verdict arrived, in its place
+    assert [r["judge_said"] for r in records] == [["Winner: A", "Winner: B"],
+                                                  ["Winner: B", "Winner: A"]]
+    assert len(BusyCompletions.tries) == 4 and set(BusyCompletions.tries.values()) == {3}
+    assert BusyCompletions.answered == dict.fromkeys(BusyCompletions.tries, 1)  # once each
+    assert BusyCompletions.most_open <= 2
+
+
+def test_http_judge_gives_up_after_its_retries(endpoint):
+    class AlwaysBusy(ChatCompletions):
+        def do_POST(self):
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysBusy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        with pytest.raises(HTTPEngineError, match=r"HTTP 503 Service Unavailable \(after 2 tries\)"):
+            HTTPEngine(Endpoint(url, "judge", "NO_KEY_SET", retries=1)).generate(["x"], Sampling(4))
+    finally:
+        server.shutdown()
 
 
 def test_weighted_preference_cancels_position_and_keeps_the_signal():

@@ -195,12 +195,16 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
 
 def test_augment_and_score_through_the_real_vllm_engine(tmp_path_factory, tiny_model):
     project = make_project(tmp_path_factory, tiny_model, backend="vllm")
-    assert repro(project, "score@1") == {"base", "seed", "corpus", "backward", "augment",
-                                         "forward@0", "score@1"}
+    assert repro(project, "score@1", "evaluate@0") == {"base", "seed", "corpus", "backward",
+                                                       "augment", "forward@0", "score@1",
+                                                       "evaluate@0"}
     candidates = read_jsonl(project / "data/candidates.jsonl")
     scores = read_jsonl(project / "data/scores/1.jsonl")
     assert [s["id"] for s in scores] == [c["id"] for c in candidates] and len(candidates) > 0
     assert all(1 <= s["score"] <= 5 for s in scores)
-    for stage in ("augment", "score/1"):
+    for stage in ("augment", "score/1", "evaluate/0"):
         assert json.loads((project / f"metrics/{stage}.json").read_text())["backend"] == "vllm"
+    evaluated = json.loads((project / "metrics/evaluate/0.json").read_text())
+    assert evaluated["nll"] > 0 and evaluated["nll_examples"] == len(
+        read_jsonl(project / "data/seed/eval.jsonl"))
     assert not (project / "models/forward/0/model.safetensors").exists()  # adapters, not merged

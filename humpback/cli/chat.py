@@ -1,7 +1,7 @@
 import click
 
 from humpback.config import load_params
-from humpback.generation import Sampling, load_engine
+from humpback.engines import EngineSpec, Sampling, load_engine
 from humpback.prompts import chat_prompt, with_tag
 
 
@@ -14,6 +14,7 @@ from humpback.prompts import chat_prompt, with_tag
 def chat(instruction: str, model_dir: str, base_dir: str, max_new_tokens: int) -> None:
     """Answer INSTRUCTION with a trained model, in the AI-assistant style the paper asks for."""
     params = load_params()
-    engine = load_engine(params.engine, base_dir, model_dir, batch_size=1)
+    engine = load_engine(EngineSpec(params.engine.backend, base_dir, model_dir, batch_size=1),
+                         params.engine)
     prompt = chat_prompt(engine.tokenizer, with_tag(instruction, params.prompts.seed_tag))
     click.echo(engine.generate([prompt], Sampling(max_new_tokens))[0].strip())

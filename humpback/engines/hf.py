@@ -1,0 +1,167 @@
+"""Hugging Face transformers behind the engine interface: prompts sorted by length into batches,
+left-padded, in the model's dtype, with a LoRA adapter merged in; on the GPU when there is one
+(`engine.device`)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from humpback.config import EngineParams
+from humpback.engines.base import EngineSpec, Sampling, truncate
+
+
+def load(spec: EngineSpec, params: EngineParams) -> "HFEngine":
+    from humpback.models import load_for_inference, load_tokenizer
+
+    model = load_for_inference(spec.base, spec.model, spec.revision)
+    return HFEngine(model, load_tokenizer(spec.base, spec.revision), spec.batch_size)
+
+
+def resolve_device(setting: str) -> str:
+    """`auto` is the first GPU when torch sees one (inside a Ray replica: the GPU Ray gave it),
+    else the CPU."""
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+class HFEngine:
+    """Hugging Face transformers, batched and length-sorted."""
+
+    def __init__(self, model, tokenizer, batch_size: int, reuse_prefix: bool = True):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.reuse_prefix = reuse_prefix
+        self.device = model.device
+        self.tokenizer.padding_side = "left"
+
+    def close(self) -> None:
+        pass  # freed with the object; nothing runs outside this process
+
+    def _batches(self, prompts: Sequence[str], desc: str):
+        """Yield (original indices, encoded batch), longest prompts first."""
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+        with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not desc) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt",
+                                       padding=True, add_special_tokens=False)
+                yield start // self.batch_size, idx, batch.to(self.device)
+                bar.update(len(idx))
+
+    @torch.inference_mode()
+    def generate(self, prompts, sampling: Sampling, desc: str = "") -> list[str]:
+        out: list[str] = [""] * len(prompts)
+        sample = sampling.temperature > 0
+        for number, idx, batch in self._batches(prompts, desc):
+            torch.manual_seed(sampling.seed + number)  # per batch: same inputs, same bytes
+            tokens = self.model.generate(
+                **batch, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
+                temperature=sampling.temperature if sample else None,
+                top_p=sampling.top_p if sample else None, top_k=None,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+            new = tokens[:, batch["input_ids"].shape[1]:]
+            for i, text in zip(idx, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
+                out[i] = text
+        return out
+
+    @torch.inference_mode()
+    def next_token_probs(self, prompts, token_ids, desc: str = "") -> list[list[float]]:
+        """One forward pass per prompt. The token prefix shared by every prompt (the rubric) is
+        run once and its key/value cache reused for each batch."""
+        encoded = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        shared = _common_prefix_length(encoded) if self.reuse_prefix else 0
+        prefix_cache = None
+        if shared:
+            prefix = torch.tensor([encoded[0][:shared]], device=self.device)
+            prefix_cache = self.model(input_ids=prefix).past_key_values
+        out: list[list[float]] = [[]] * len(prompts)
+        order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
+        with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not desc) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                probs = self._last_token_probs([encoded[i][shared:] for i in idx], prefix_cache)
+                for row, i in enumerate(idx):
+                    out[i] = [round(float(probs[row, list(group)].sum()), 6) for group in token_ids]
+                bar.update(len(idx))
+        return out
+
+    def _last_token_probs(self, suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
+        """Next-token probabilities after each (prefix +) suffix, suffixes right-padded."""
+        width, shared = max(map(len, suffixes)), 0
+        input_ids, mask = self._right_padded(suffixes, width)
+        kwargs = {}
+        if prefix_cache is not None:
+            shared = prefix_cache.get_seq_length()
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(suffixes))
+            mask = torch.cat([torch.ones((len(suffixes), shared), dtype=torch.long), mask], 1)
+            positions = torch.arange(shared, shared + width).expand(len(suffixes), -1)
+            kwargs = {"past_key_values": cache, "position_ids": positions.to(self.device)}
+        hidden = self.model.get_decoder()(input_ids=input_ids.to(self.device),
+                                          attention_mask=mask.to(self.device), **kwargs)
+        last = torch.tensor([len(ids) - 1 for ids in suffixes], device=self.device)
+        states = hidden.last_hidden_state[torch.arange(len(suffixes), device=self.device), last]
+        return torch.softmax(self.model.get_output_embeddings()(states).float(), dim=-1).cpu()
+
+    @torch.inference_mode()
+    def token_logprobs(self, pairs, max_length: int | None = None,
+                       desc: str = "") -> list[list[float]]:
+        """Batches sorted by length, right-padded; logits only where a continuation token is
+        predicted (the vocabulary projection is the bulk of the memory)."""
+        encoded = []
+        for context, continuation in pairs:
+            context_ids = self.tokenizer(context, add_special_tokens=False)["input_ids"]
+            if not context_ids:
+                raise ValueError("token_logprobs: an empty context (give the chat template's "
+                                 "opening for loss(y) alone)")
+            encoded.append(truncate(context_ids, self.tokenizer(
+                continuation, add_special_tokens=False)["input_ids"], max_length))
+        out: list[list[float]] = [[] for _ in pairs]
+        order = sorted((i for i, (_, cont) in enumerate(encoded) if cont),
+                       key=lambda i: (len(encoded[i][0]) + len(encoded[i][1]), i))
+        with tqdm(total=len(order), desc=desc, unit="pair", disable=not desc) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                for i, logprobs in zip(idx, self._continuation_logprobs([encoded[i] for i in idx])):
+                    out[i] = logprobs
+                bar.update(len(idx))
+        return out
+
+    def _continuation_logprobs(self, batch: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        rows = [context + continuation for context, continuation in batch]
+        input_ids, mask = self._right_padded(rows, max(map(len, rows)))
+        is_target = torch.zeros_like(mask, dtype=torch.bool)
+        for row, (context, continuation) in enumerate(batch):
+            is_target[row, len(context):len(context) + len(continuation)] = True
+        input_ids, mask, is_target = (t.to(self.device) for t in (input_ids, mask, is_target))
+        hidden = self.model.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        predicts_target = is_target[:, 1:]  # the hidden state at i predicts the token at i + 1
+        logits = self.model.get_output_embeddings()(hidden[:, :-1][predicts_target]).float()
+        targets = input_ids[:, 1:][predicts_target]
+        picked = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0].cpu().tolist()
+        out, start = [], 0
+        for _, continuation in batch:  # targets come row by row, in order
+            out.append(picked[start:start + len(continuation)])
+            start += len(continuation)
+        return out
+
+    def _right_padded(self, rows: list[list[int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, ids in enumerate(rows):
+            input_ids[row, :len(ids)], mask[row, :len(ids)] = torch.tensor(ids), 1
+        return input_ids, mask
+
+
+def _common_prefix_length(sequences: list[list[int]]) -> int:
+    """Tokens shared by all sequences, leaving at least one token of each to run."""
+    first, length = sequences[0], min(map(len, sequences)) - 1
+    for seq in sequences[1:]:
+        length = next((i for i in range(length) if seq[i] != first[i]), length)
+    return max(length, 0)
