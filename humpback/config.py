@@ -132,6 +132,7 @@ class TrainParams:
 @dataclass(frozen=True)
 class EngineParams:
     backend: Literal["hf", "vllm"]  # Hugging Face transformers, or vLLM's offline engine
+    device: str  # hf: auto (a GPU when torch sees one, else the CPU) | cpu | cuda | cuda:N
     chunk_size: int  # records per chunk written to disk as generation goes (memory stays flat)
     # vLLM only (see README, "GPU settings"):
     tensor_parallel_size: int
@@ -145,6 +146,8 @@ class EngineParams:
         _require(self.chunk_size > 0, "chunk_size", "must be positive")
         _require(0 < self.gpu_memory_utilization <= 1, "gpu_memory_utilization",
                  "must be in (0, 1]")
+        _require(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
+                 f"{self.device!r}: expected auto, cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,17 @@ def is_adapter(model_dir: str | Path) -> bool:
 
 
 def load_for_inference(base_dir: str | Path, model_dir: str | Path | None = None,
-                       revision: str | None = None):
+                       revision: str | None = None, device: str = "cpu"):
     """The base model with a LoRA adapter merged in (1.5x faster generation), or a full model
-    (`revision`: the commit, when `base_dir` is a hub id)."""
+    (`revision`: the commit, when `base_dir` is a hub id), on `device` (a GPU: loaded straight
+    onto it, never held in CPU memory whole)."""
     from transformers import AutoModelForCausalLM
 
     source = model_dir if model_dir and not is_adapter(model_dir) else base_dir
+    placement = {} if device == "cpu" else {"device_map": device}
     model = AutoModelForCausalLM.from_pretrained(require_safetensors(source), dtype="auto",
-                                                 use_safetensors=True, revision=revision)
+                                                 use_safetensors=True, revision=revision,
+                                                 **placement)
     if model_dir and is_adapter(model_dir):
         from peft import PeftModel
 

@@ -37,6 +37,8 @@ def test_shipped_params_load():
     (lambda p: p["judge"].update(model="http", base_url="http://x/v1", api_model="m"), "judge.mode: an http judge needs mode: generate"),
     (lambda p: p["judge"].update(confidence=95), "judge.confidence: must be between 0 and 1"),
     (lambda p: p["storage"].update(push_intermediates="no"), "storage.push_intermediates: expected bool"),
+    (lambda p: p["engine"].update(device="gpu"), "engine.device: 'gpu': expected auto, cpu, cuda or cuda:N"),
+    (lambda p: p["judge"].update(max_in_flight=0), "judge.max_in_flight: must be at least 1"),
 ])
 def test_bad_params_name_the_key(tmp_path, change, message):
     path = write_params(tmp_path, change)

@@ -17,7 +17,8 @@ from humpback.engines.base import EngineSpec, Sampling, truncate
 def load(spec: EngineSpec, params: EngineParams) -> "HFEngine":
     from humpback.models import load_for_inference, load_tokenizer
 
-    model = load_for_inference(spec.base, spec.model, spec.revision)
+    device = resolve_device(params.device)
+    model = load_for_inference(spec.base, spec.model, spec.revision, device=device)
     return HFEngine(model, load_tokenizer(spec.base, spec.revision), spec.batch_size)
 
 

@@ -7,6 +7,7 @@ prompt is computed once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -120,7 +121,8 @@ class VLLMEngine:
         if self._scorer is None:
             from humpback.engines import hf
 
-            self._scorer = hf.load(self._scorer_spec, self._params)
+            self._scorer = hf.load(self._scorer_spec, dataclasses.replace(self._params,
+                                                                          device="cpu"))
         return self._scorer
 
     def close(self) -> None:
