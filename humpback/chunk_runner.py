@@ -3,12 +3,16 @@ the stage's own domain call on an engine, its results kept as a shard (resume.py
 
 The runner owns what is the same for every stage: the shards (a chunk a killed run finished is
 read back, not made again), the engine (loaded on first need, so a run whose shards are all done
-loads none), the progress bar, the per-chunk seeds and the counts. Every chunk is made from its
-own records and its own seed alone, so the output does not depend on how chunks are scheduled.
+loads none), the progress bar, the per-chunk seeds and the counts. Where chunks run is
+`engine.executor`: in this process, or on engine replicas on a Ray cluster (cluster.py). Every
+chunk is made from its own records and its own seed alone, so the output is the same bytes
+wherever, and in whatever order, its chunks run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -36,7 +40,10 @@ class ChunkRunner:
     def __init__(self, output: str | Path, spec: EngineSpec, params: EngineParams, key: tuple,
                  desc: str, unit: str):
         self.spec, self.params, self.desc, self.unit = spec, params, desc, unit
-        self.shards = ShardStore(output, fingerprint(*key, params, spec))
+        self.shards = ShardStore(output, fingerprint(*key, _result_settings(params), spec))
+        # seconds loading engines (and, on Ray, starting replicas) and inside the domain calls
+        self.timing = {"startup_seconds": 0.0, "engine_seconds": 0.0}
+        self.executor_stats: dict = {}
 
     def map(self, work: Work, chunks: Iterable[list[dict]], total: int,
             seed: int = 0) -> Iterator[tuple[list[dict], list[dict]]]:
@@ -44,7 +51,14 @@ class ChunkRunner:
         numbered = ((number, chunk, chunk_seed(seed, number))
                     for number, chunk in enumerate(chunks))
         with tqdm(total=total, desc=self.desc, unit=self.unit) as bar:
-            for chunk, results in self._local(work, numbered):
+            if self.params.executor == "ray":
+                from humpback import cluster
+
+                done = cluster.map_chunks(self.spec, self.params, work, numbered, self.shards,
+                                          self.timing, self.executor_stats)
+            else:
+                done = self._local(work, numbered)
+            for chunk, results in done:
                 bar.update(len(chunk))
                 yield chunk, results
 
@@ -53,9 +67,14 @@ class ChunkRunner:
 
         def make(chunk: list[dict], seed: int) -> list[dict]:
             nonlocal engine
+            start = time.perf_counter()
             if engine is None:
                 engine = load_engine(self.spec, self.params)
-            return work(engine, chunk, seed)
+                self.timing["startup_seconds"] += time.perf_counter() - start
+                start = time.perf_counter()
+            results = work(engine, chunk, seed)
+            self.timing["engine_seconds"] += time.perf_counter() - start
+            return results
 
         try:
             for number, chunk, seed in numbered:
@@ -67,5 +86,14 @@ class ChunkRunner:
     def finish(self) -> dict:
         """Call once the stage's output is written: its shards are no longer needed."""
         self.shards.clear()
-        return self.shards.stats()
+        timing = {name: round(seconds, 1) for name, seconds in self.timing.items()}
+        return {**self.shards.stats(), **timing, "executor": self.params.executor,
+                **self.executor_stats}
 
+
+def _result_settings(params: EngineParams) -> dict:
+    """The engine settings results depend on: not where they run (the same bytes anywhere), so
+    a run killed under one executor resumes under the other."""
+    settings = dataclasses.asdict(params)
+    del settings["executor"], settings["ray"]
+    return settings

@@ -130,10 +130,31 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class RayParams:
+    """Where chunks run with `engine.executor: ray` (see docs/cluster.md)."""
+    address: Optional[str]  # null: start Ray on this machine (or join $RAY_ADDRESS); auto | host:port | ray://host:port
+    replicas: int  # engines, each loaded once and fed chunk after chunk
+    cpus_per_replica: float
+    gpus_per_replica: float  # fractions share a GPU (0.5: two replicas per GPU)
+
+    def __post_init__(self):
+        _require(self.address is None or self.address == "auto"
+                 or re.fullmatch(r"(ray://)?[\w.-]+:\d+", self.address) is not None, "address",
+                 f"{self.address!r}: expected null, auto, host:port or ray://host:port")
+        _require(self.replicas >= 1, "replicas", "must be at least 1")
+        _require(self.cpus_per_replica > 0, "cpus_per_replica", "must be positive")
+        _require(self.gpus_per_replica >= 0, "gpus_per_replica", "must be 0 or more")
+        _require(self.gpus_per_replica <= 1 or float(self.gpus_per_replica).is_integer(),
+                 "gpus_per_replica", "above 1 it must be a whole number")
+
+
+@dataclass(frozen=True)
 class EngineParams:
     backend: Literal["hf", "vllm"]  # Hugging Face transformers, or vLLM's offline engine
     device: str  # hf: auto (a GPU when torch sees one, else the CPU) | cpu | cuda | cuda:N
     chunk_size: int  # records per chunk written to disk as generation goes (memory stays flat)
+    executor: Literal["local", "ray"]  # local: in the stage's process; ray: on replicas (section ray)
+    ray: RayParams
     # vLLM only (see README, "GPU settings"):
     tensor_parallel_size: int
     gpu_memory_utilization: float
@@ -148,6 +169,10 @@ class EngineParams:
                  "must be in (0, 1]")
         _require(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
                  f"{self.device!r}: expected auto, cpu, cuda or cuda:N")
+        _require(not (self.executor == "ray" and self.backend == "vllm"
+                      and 0 < self.ray.gpus_per_replica < self.tensor_parallel_size),
+                 "ray.gpus_per_replica", f"a vLLM replica needs tensor_parallel_size "
+                 f"({self.tensor_parallel_size}) GPUs, got {self.ray.gpus_per_replica:g}")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,12 @@ def test_shipped_params_load():
     (lambda p: p["storage"].update(push_intermediates="no"), "storage.push_intermediates: expected bool"),
     (lambda p: p["engine"].update(device="gpu"), "engine.device: 'gpu': expected auto, cpu, cuda or cuda:N"),
     (lambda p: p["judge"].update(max_in_flight=0), "judge.max_in_flight: must be at least 1"),
+    (lambda p: p["engine"].update(executor="slurm"), "engine.executor: expected one of ['local', 'ray']"),
+    (lambda p: p["engine"]["ray"].update(address="head-node"), "engine.ray.address: 'head-node': expected null, auto, host:port or ray://host:port"),
+    (lambda p: p["engine"]["ray"].update(replicas=0), "engine.ray.replicas: must be at least 1"),
+    (lambda p: p["engine"]["ray"].update(gpus_per_replica=1.5), "engine.ray.gpus_per_replica: above 1 it must be a whole number"),
+    (lambda p: p["engine"].update(backend="vllm", executor="ray", tensor_parallel_size=2, ray={"address": None, "replicas": 1, "cpus_per_replica": 1, "gpus_per_replica": 1}),
+     "engine.ray.gpus_per_replica: a vLLM replica needs tensor_parallel_size (2) GPUs, got 1"),
 ])
 def test_bad_params_name_the_key(tmp_path, change, message):
     path = write_params(tmp_path, change)

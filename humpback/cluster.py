@@ -1,0 +1,283 @@
+"""Chunks on a Ray cluster (`engine.executor: ray`): a pool of engine replicas, Ray Core actors
+that each load their engine once and then run chunk after chunk.
+
+Why actors of our own rather than Ray Data (or its LLM processor): the runner's guarantees rest
+on chunks that are ours. Each chunk is numbered, made from its own records with its own seed, and
+written as a shard by this process (the driver, on the head node, the only writer of DVC
+outputs) as soon as it comes back; the output is then read out in chunk order. So the bytes do
+not depend on the number of replicas or on which replica ran what, a killed driver loses no
+finished chunk, and every backend (hf, vllm, http) runs the same way. Ray Data forms its own
+batches (which changes an HF batch's padding, and so its floating-point results), writes through
+its own sinks, cannot skip the chunks a killed run finished, and its LLM processor runs vLLM only
+(and can hang when vLLM runs out of GPU memory, ray#59986).
+
+A replica whose process dies is restarted by Ray and the chunk it was running is tried again
+(up to REPLICA_RETRIES more times), so a killed process or a lost node costs that chunk's time,
+not the run. Code travels to the replicas with Ray's runtime environment (this package, as a
+py_module: a worker node needs no copy of the project). Model folders are read from shared
+storage: every node must see the workspace at the same path (docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import os
+import sys
+import time
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+import humpback
+from humpback.config import EngineParams, RayParams
+from humpback.engines import EngineSpec, load_engine
+from humpback.errors import HumpbackError
+from humpback.resume import ShardStore
+
+REPLICA_RETRIES = 3  # further tries of a chunk whose replica died
+PER_REPLICA = 1  # chunks handed to a replica at once (a chunk takes seconds, a hand-over ms)
+WAIT_LOG_S = 60.0  # how often to say that replicas are still awaited
+# Passed to the replicas when set here: offline switches (never credentials: the runtime
+# environment is visible to anyone who can read the cluster's state).
+_PASSED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+class ClusterError(HumpbackError):
+    pass
+
+
+class EngineReplica:
+    """One engine, loaded once, running chunk after chunk (a Ray actor)."""
+
+    def __init__(self, spec: EngineSpec, params: EngineParams, work):
+        import ray
+
+        self.spec, self.params, self.work, self.engine = spec, params, work, None
+        context = ray.get_runtime_context()
+        self.node = context.get_node_id()
+        with warnings.catch_warnings():  # Ray 2.60's property trips its own deprecation warning
+            warnings.simplefilter("ignore")
+            self.restarted = bool(context.was_current_actor_reconstructed)
+
+    def ready(self) -> dict:
+        """Load the engine; say where this replica runs and which code it runs."""
+        for path in (self.spec.base, self.spec.model):
+            if path and os.path.isabs(path) and not os.path.exists(path):
+                raise ClusterError(
+                    f"{path}: not found on Ray node {self.node[:12]}: with engine.executor: ray "
+                    f"every node must see the workspace at the same path (shared storage, see "
+                    f"docs/cluster.md)")
+        self._engine()
+        return {"node": self.node, "pid": os.getpid(), "code": humpback.__file__}
+
+    def run(self, chunk: list[dict], seed: int) -> tuple[list[dict], dict]:
+        engine = self._engine()
+        start = time.perf_counter()
+        results = self.work(engine, chunk, seed)
+        return results, {"node": self.node, "restarted": self.restarted,
+                         "seconds": time.perf_counter() - start}
+
+    def _engine(self):
+        if self.engine is None:  # after a restart, the first chunk loads it again
+            self.engine = load_engine(self.spec, self.params)
+        return self.engine
+
+
+def map_chunks(spec: EngineSpec, params: EngineParams, work, numbered, shards: ShardStore,
+               timing: dict, stats: dict) -> Iterator[tuple[list[dict], list[dict]]]:
+    """(chunk, results) in chunk order, the chunks no shard holds made on the replicas.
+    `timing` gains the seconds to the first ready replica and inside the domain calls."""
+    import ray
+
+    started, pool = False, None
+    try:
+        for number, chunk, seed in numbered:  # nothing to make: no cluster, no replica
+            kept = shards.load(number, chunk)
+            if kept is None:
+                start = time.perf_counter()
+                started = connect(params.ray)
+                pool = _Pool(_on_shared_storage(spec), params, work, timing, start)
+                yield from pool.run([(number, chunk, seed)], numbered, shards)
+                break
+            yield chunk, kept
+        stats["ray"] = pool.stats() if pool else {"replicas": 0}
+    finally:
+        if pool is not None:
+            pool.stop()
+        if started:
+            ray.shutdown()
+
+
+def connect(settings: RayParams) -> bool:
+    """Join the cluster `engine.ray.address` names, or start one on this machine (null).
+    True if this call connected (and the caller should disconnect)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    runtime_env = {"py_modules": [str(Path(humpback.__file__).parent)],
+                   "excludes": ["__pycache__", "*.pyc"]}
+    if env:
+        runtime_env["env_vars"] = env
+    kwargs = {"runtime_env": runtime_env, "logging_level": logging.WARNING,
+              "namespace": "humpback"}
+    address = settings.address or os.environ.get("RAY_ADDRESS")  # set inside a Ray job
+    if address is None or _is_loopback(address):
+        # a cluster on this machine: talk over loopback, never the machine's public interface
+        kwargs["_node_ip_address"] = "127.0.0.1"
+    if address is None:
+        kwargs["include_dashboard"] = False
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ClusterError(f"engine.ray.address {address}: cannot join a Ray cluster there "
+                           f"({first_line})") from None
+    _check_capacity(settings, started_here=address is None)
+    return True
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "auto" or address.startswith("ray://"):
+        return False
+    host = address.rsplit(":", 1)[0]
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_capacity(settings: RayParams, started_here: bool) -> None:
+    """Replicas that can never be placed would wait forever: on the Ray started here, that is
+    an error now. A cluster joined may grow (an autoscaler adds nodes): there, a warning."""
+    import ray
+
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)
+    fit = min(cpus // settings.cpus_per_replica,
+              gpus // settings.gpus_per_replica if settings.gpus_per_replica else float("inf"))
+    if fit >= settings.replicas:
+        return
+    message = (f"engine.ray.replicas: {settings.replicas} replicas of "
+               f"{settings.cpus_per_replica:g} CPU and {settings.gpus_per_replica:g} GPU each "
+               f"need more than the cluster has ({cpus:g} CPU, {gpus:g} GPU)")
+    if started_here:
+        ray.shutdown()
+        raise ClusterError(message)
+    print(f"warning: {message}; {int(fit)} can start now, the others wait for room",
+          file=sys.stderr)
+
+
+def _on_shared_storage(spec: EngineSpec) -> EngineSpec:
+    """Model folders as absolute paths: a replica's working directory is not the workspace."""
+    def absolute(path):
+        return str(Path(path).resolve()) if path and Path(path).exists() else path
+    return dataclasses.replace(spec, base=absolute(spec.base), model=absolute(spec.model))
+
+
+class _Pool:
+    def __init__(self, spec: EngineSpec, params: EngineParams, work, timing: dict,
+                 start: float):
+        import ray
+
+        settings = params.ray
+        replica = ray.remote(EngineReplica).options(
+            num_cpus=settings.cpus_per_replica, num_gpus=settings.gpus_per_replica,
+            max_restarts=-1, max_task_retries=REPLICA_RETRIES)
+        self.replicas = [replica.remote(spec, params, work) for _ in range(settings.replicas)]
+        self.nodes: set[str] = set()
+        self.restarted: set[int] = set()
+        self.timing, self.start = timing, start
+
+    def run(self, first: list, numbered, shards: ShardStore) -> Iterator[tuple[list, list]]:
+        """Hand chunks to whichever replica has room, keep each result as a shard the moment it
+        comes back, give the results out in chunk order."""
+        import ray
+
+        starting = {r.ready.remote(): i for i, r in enumerate(self.replicas)}
+        in_flight: dict = {}  # ref -> (number, chunk, replica index)
+        load: dict[int, int] = {}  # chunks handed to each ready replica
+        queue = deque(first)  # read, not yet handed out
+        done: dict[int, tuple] = {}  # finished, waiting for the chunks before them
+        source, exhausted, next_out = iter(numbered), False, first[0][0]
+        window = 2 * PER_REPLICA * len(self.replicas) + 8  # bound on chunks held in memory
+        while True:
+            while not exhausted and len(queue) < PER_REPLICA * len(self.replicas) and \
+                    len(done) + len(in_flight) + len(queue) < window:
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                kept = shards.load(item[0], item[1])
+                if kept is None:
+                    queue.append(item)
+                else:
+                    done[item[0]] = (item[1], kept)
+            for index in sorted(load, key=load.get):
+                while queue and load[index] < PER_REPLICA:
+                    number, chunk, seed = queue.popleft()
+                    ref = self.replicas[index].run.remote(chunk, seed)
+                    in_flight[ref] = (number, chunk, index)
+                    load[index] += 1
+            while next_out in done:
+                yield done.pop(next_out)
+                next_out += 1
+            if exhausted and not queue and not in_flight and not done:
+                return
+            ready, _ = ray.wait([*in_flight, *starting], num_returns=1, timeout=WAIT_LOG_S)
+            if not ready:
+                if not load:
+                    print(f"waiting for Ray to place {len(starting)} replicas "
+                          f"({ray.available_resources()} free)", file=sys.stderr)
+                continue
+            ref = ready[0]
+            if ref in starting:
+                index = starting.pop(ref)
+                _get(ref)  # its engine loaded (or the error that stopped it)
+                if not load:
+                    self.timing["startup_seconds"] += time.perf_counter() - self.start
+                load[index] = 0
+                continue
+            number, chunk, index = in_flight.pop(ref)
+            load[index] -= 1
+            results, where = _get(ref, number)
+            shards.save(number, chunk, results)
+            done[number] = (chunk, results)
+            self.nodes.add(where["node"])
+            self.timing["engine_seconds"] += where["seconds"]
+            if where["restarted"]:
+                self.restarted.add(index)
+
+    def stats(self) -> dict:
+        return {"replicas": len(self.replicas), "nodes": len(self.nodes),  # nodes that ran chunks
+                "restarted_replicas": len(self.restarted)}
+
+    def stop(self) -> None:
+        """Free the replicas (and their GPUs) now; the driver may stay connected."""
+        import ray
+
+        for replica in self.replicas:
+            ray.kill(replica)
+
+
+def _get(ref, number: int | None = None):
+    """ray.get, with a replica's own error (a bad model folder, a bad endpoint) given as it was
+    raised, and a replica that died too often named with its chunk."""
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError
+
+    try:
+        return ray.get(ref)
+    except RayTaskError as err:
+        if isinstance(err.cause, HumpbackError):
+            raise err.cause from None
+        raise
+    except RayActorError as err:
+        where = f"chunk {number}" if number is not None else "its engine's loading"
+        raise ClusterError(f"engine.ray: a replica died {REPLICA_RETRIES + 1} times running "
+                           f"{where} (out of memory? see the Ray logs): "
+                           f"{str(err).strip().splitlines()[0]}") from None

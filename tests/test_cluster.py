@@ -1,0 +1,169 @@
+"""`engine.executor: ray` under the real `dvc repro`: on a two-node Ray cluster started here as
+separate `ray start` processes, on a Ray the stage starts itself, with a replica and the driver
+killed mid-run. Every time, the output is the same bytes as the local executor's."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ray_cluster import TOKEN_AUTH, RayCluster, alive, descendants
+from test_pipeline import _env, make_project, repro
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ray]
+pytest.importorskip("ray")
+
+OUTPUTS = ["data/candidates.jsonl", "data/scores/1.jsonl"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_environment(tmp_path_factory):
+    """Every Ray process these tests start (nodes, and Ray started by a stage) authenticates
+    with a token from the environment and keeps its files in a folder of its own: nothing goes
+    to ~/.ray or /tmp/ray, which other Ray users of this machine share."""
+    temp = tempfile.mkdtemp(prefix="hb-ray-", dir="/tmp")  # short: Ray's socket paths must be
+    settings = {**TOKEN_AUTH, "RAY_TMPDIR": temp}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_model) -> Path:
+    """A tiny project run up to score@1 with the local executor; `local/` keeps its outputs."""
+    project = make_project(tmp_path_factory, tiny_model)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["engine"]["chunk_size"] = 2  # 6 chunks of 2 segments: work for every replica
+    params["augment"]["max_new_tokens"] = 24
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repro(project, "score@1")
+    for output in OUTPUTS:
+        target = project / "local" / output
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(project / output, target)
+    return project
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = RayCluster(workers=1, cpus_per_node=1)
+    yield cluster
+    assert cluster.stop() == []  # every process the cluster started has ended
+
+
+def use_ray(project: Path, **ray) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["engine"]["executor"] = "ray"
+    params["engine"]["ray"].update(ray)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def same_as_local(project: Path, outputs=OUTPUTS) -> bool:
+    return all((project / o).read_bytes() == (project / "local" / o).read_bytes() for o in outputs)
+
+
+def metrics(project: Path, stage: str) -> dict:
+    return json.loads((project / f"metrics/{stage}.json").read_text())
+
+
+def start_repro(project: Path, stage: str, log: str) -> subprocess.Popen:
+    dvc = Path(sys.executable).parent / "dvc"
+    return subprocess.Popen([dvc, "repro", "--force", "--single-item", stage], cwd=project,
+                            env=_env(project), stdout=(project / log).open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for(condition, process: subprocess.Popen, log: Path, seconds: float = 300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.005)
+    raise AssertionError(f"not seen before the run ended: {log.read_text()[-3000:]}")
+
+
+def replica_running_a_chunk() -> int | None:
+    """The pid of a replica process in the middle of a chunk (Ray titles it by its method)."""
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and Path(f"/proc/{entry}/cmdline").read_bytes().startswith(
+                    b"ray::EngineReplica.run"):
+                return int(entry)
+        except OSError:
+            continue
+    return None
+
+
+def test_two_nodes_give_the_local_bytes(project, cluster):
+    use_ray(project, address=cluster.address, replicas=2, cpus_per_replica=1)
+    assert repro(project, "score@1") == {"augment", "score@1"}  # the executor is a param
+    assert same_as_local(project)
+    for stage in ("augment", "score/1"):
+        ran = metrics(project, stage)
+        assert ran["executor"] == "ray" and ran["ray"]["replicas"] == 2
+        assert ran["shards_computed"] == 6  # 12 records in chunks of 2
+    assert metrics(project, "augment")["ray"]["nodes"] == 2  # replicas on both nodes did work
+    # The code came with Ray's runtime environment, not from the workspace.
+    (shipped,) = {p.parent.name: p for p in cluster.shipped_packages()}.values()
+    assert (shipped / "cluster.py").read_bytes() == (project / "humpback/cluster.py").read_bytes()
+
+
+def test_a_replica_killed_mid_chunk_is_restarted_and_loses_nothing(project, cluster):
+    use_ray(project, address=cluster.address, replicas=1, cpus_per_replica=1)
+    process = start_repro(project, "augment", "replica-killed.log")
+    pid = wait_for(replica_running_a_chunk, process, project / "replica-killed.log")
+    os.kill(pid, signal.SIGKILL)
+    assert process.wait(timeout=600) == 0, (project / "replica-killed.log").read_text()[-3000:]
+    assert same_as_local(project, OUTPUTS[:1])
+    ran = metrics(project, "augment")
+    assert ran["ray"]["restarted_replicas"] == 1 and ran["shards_computed"] == 6
+
+
+def test_a_killed_driver_loses_no_finished_chunk(project):
+    """address null: the stage starts Ray on this machine, and it dies with the stage."""
+    use_ray(project, address=None, replicas=1, cpus_per_replica=1)
+    shards = project / ".humpback/shards/data__candidates.jsonl"
+    process = start_repro(project, "augment", "driver-killed.log")
+    wait_for(lambda: list(shards.rglob("*.jsonl")), process, project / "driver-killed.log")
+    started = descendants(process.pid)  # dvc, the stage, the Ray it started, its replica
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    kept = len(list(shards.rglob("*.jsonl")))
+    assert len(started) > 3 and not (project / "data/candidates.jsonl").exists()
+    deadline = time.monotonic() + 30  # the Ray the stage started goes down with it
+    while alive(started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(started) == set()
+
+    assert repro(project, "augment") == {"augment"}
+    assert same_as_local(project, OUTPUTS[:1])
+    ran = metrics(project, "augment")
+    assert ran["shards_reused"] >= kept >= 1 and ran["shards_reused"] + ran["shards_computed"] == 6
+
+
+def test_replicas_that_cannot_fit_are_refused_in_one_line(project):
+    use_ray(project, address=None, replicas=64, cpus_per_replica=1)
+    stage = subprocess.run(
+        [sys.executable, "stages/augment.py", "models/base", "models/backward",
+         "data/corpus.jsonl", "refused.jsonl", "refused.json"], cwd=project, env=_env(project),
+        capture_output=True, text=True, timeout=300)
+    assert stage.returncode == 1
+    assert re.fullmatch(r"error: engine\.ray\.replicas: 64 replicas of 1 CPU and 0 GPU each need "
+                        r"more than the cluster has \(\d+ CPU, 0 GPU\)\n", stage.stderr.splitlines(
+                            keepends=True)[-1])
