@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import ROOT
 from ray_cluster import TOKEN_AUTH, RayCluster, alive, descendants
 from test_pipeline import _env, make_project, repro
 
@@ -167,3 +168,45 @@ def test_replicas_that_cannot_fit_are_refused_in_one_line(project):
     assert re.fullmatch(r"error: engine\.ray\.replicas: 64 replicas of 1 CPU and 0 GPU each need "
                         r"more than the cluster has \(\d+ CPU, 0 GPU\)\n", stage.stderr.splitlines(
                             keepends=True)[-1])
+
+
+POISON = """
+import dataclasses, os, sys
+from humpback.chunk_runner import ChunkRunner
+from humpback.cluster import ClusterError
+from humpback.config import RayParams, load_params
+from humpback.engines import Endpoint, EngineSpec
+from humpback.records import chunks
+
+params = dataclasses.replace(load_params(sys.argv[1]).engine, executor="ray",
+                             ray=RayParams(None, replicas=1, cpus_per_replica=1, gpus_per_replica=0))
+spec = EngineSpec("http", endpoint=Endpoint("http://127.0.0.1:9/v1", "none", "NO_KEY"))
+runner = ChunkRunner("out.jsonl", spec, params, key=("poison",), desc="poison", unit="record")
+
+def work(engine, chunk, seed):
+    if chunk[0]["id"] == "poison":
+        os._exit(1)  # the replica's process dies, as on a GPU out of memory
+    return [{"id": r["id"], "seed": seed} for r in chunk]
+
+records = [{"id": "fine"}, {"id": "poison"}]
+try:
+    for _ in runner.map(work, chunks(records, 1), len(records)):
+        pass
+except ClusterError as err:
+    print(f"error: {err}")
+print("kept:", runner.shards.load(0, records[:1]))
+"""
+
+
+def test_a_chunk_that_kills_its_replica_every_time_ends_the_stage_in_one_line(tmp_path):
+    """Ray restarts the replica and tries the chunk again, 3 more times, then gives up with a
+    message naming the chunk; the chunk finished before it is kept. (An endpoint engine: this is
+    about the replica, not the model, and it loads in no time.) In a process of its own, which
+    reads Ray's settings from its environment when it starts."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", POISON, str(ROOT / "params.yaml")], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=600)
+    said = [line for line in run.stdout.splitlines() if line.startswith(("error:", "kept:"))]
+    assert len(said) == 2, run.stdout[-3000:] + run.stderr[-3000:]
+    assert said[0].startswith("error: engine.ray: a replica died 4 times running chunk 1 ")
+    assert said[1] == "kept: [{'id': 'fine', 'seed': 0}]"
