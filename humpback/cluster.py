@@ -24,6 +24,7 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import socket
 import sys
 import time
 import warnings
@@ -62,8 +63,8 @@ class EngineReplica:
             warnings.simplefilter("ignore")
             self.restarted = bool(context.was_current_actor_reconstructed)
 
-    def ready(self) -> dict:
-        """Load the engine; say where this replica runs and which code it runs."""
+    def ready(self) -> str:
+        """Load the engine; the node this replica runs on."""
         for path in (self.spec.base, self.spec.model):
             if path and os.path.isabs(path) and not os.path.exists(path):
                 raise ClusterError(
@@ -71,7 +72,7 @@ class EngineReplica:
                     f"every node must see the workspace at the same path (shared storage, see "
                     f"docs/cluster.md)")
         self._engine()
-        return {"node": self.node, "pid": os.getpid(), "code": humpback.__file__}
+        return self.node
 
     def run(self, chunk: list[dict], seed: int) -> tuple[list[dict], dict]:
         engine = self._engine()
@@ -127,18 +128,33 @@ def connect(settings: RayParams) -> bool:
               "namespace": "humpback"}
     address = settings.address or os.environ.get("RAY_ADDRESS")  # set inside a Ray job
     if address is None or _is_loopback(address):
-        # a cluster on this machine: talk over loopback, never the machine's public interface
+        # a cluster on this machine: its nodes (and this driver) register as 127.0.0.1
         kwargs["_node_ip_address"] = "127.0.0.1"
     if address is None:
         kwargs["include_dashboard"] = False
+    _check_reachable(address)
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ClusterError(f"engine.ray.address {address}: cannot join a Ray cluster there "
+        where = "no Ray started on this machine" if address is None else \
+            "cannot join a Ray cluster there"
+        raise ClusterError(f"engine.ray.address {address or 'null'}: {where} "
                            f"({first_line})") from None
     _check_capacity(settings, started_here=address is None)
     return True
+
+
+def _check_reachable(address: str | None) -> None:
+    """A GCS address nobody listens on would keep ray.init retrying for minutes: fail now."""
+    if address is None or address == "auto" or address.startswith("ray://"):
+        return
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as err:
+        raise ClusterError(f"engine.ray.address {address}: no Ray cluster answers there "
+                           f"({err.strerror or err})") from None
 
 
 def _is_loopback(address: str) -> bool:

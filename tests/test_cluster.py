@@ -210,3 +210,18 @@ def test_a_chunk_that_kills_its_replica_every_time_ends_the_stage_in_one_line(tm
     assert len(said) == 2, run.stdout[-3000:] + run.stderr[-3000:]
     assert said[0].startswith("error: engine.ray: a replica died 4 times running chunk 1 ")
     assert said[1] == "kept: [{'id': 'fine', 'seed': 0}]"
+
+
+def test_an_address_where_no_cluster_listens_is_named_at_once(project):
+    from ray_cluster import free_port
+
+    use_ray(project, address=f"127.0.0.1:{free_port()}", replicas=1, cpus_per_replica=1)
+    start = time.monotonic()
+    stage = subprocess.run(
+        [sys.executable, "stages/score.py", "models/base", "models/forward/0",
+         "data/candidates.jsonl", "refused.jsonl", "refused.json", "refused.csv"], cwd=project,
+        env=_env(project), capture_output=True, text=True, timeout=300)
+    assert stage.returncode == 1 and time.monotonic() - start < 60
+    assert re.fullmatch(r"error: engine\.ray\.address 127\.0\.0\.1:\d+: no Ray cluster answers "
+                        r"there \(Connection refused\)\n",
+                        stage.stderr.splitlines(keepends=True)[-1]), stage.stderr[-2000:]
