@@ -12,7 +12,7 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard, ModelCard
 
-from conftest import ROOT
+from conftest import ROOT, needs_vllm
 
 pytestmark = pytest.mark.e2e
 
@@ -198,6 +198,7 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
                               "compare"}
 
 
+@needs_vllm
 def test_augment_and_score_through_the_real_vllm_engine(tmp_path_factory, tiny_model):
     project = make_project(tmp_path_factory, tiny_model, backend="vllm")
     assert repro(project, "score@1") == {"base", "seed", "corpus", "backward", "augment",
