@@ -149,10 +149,9 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         assert len(judgements) == len(opponents) * len(held_out)
     with (project / "plots/iterations.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["model"] for row in rows] == ["0", "1", "2"]
+    assert [row["model"] for row in rows] == ["M_0", "M_1", "M_2"]
     assert [row["curated"] for row in rows] == ["", str(len(candidates)), str(len(candidates))]
-    for row in rows:
-        t = row["model"]
+    for t, row in enumerate(rows):
         assert float(row["nll"]) == json.loads((project / f"metrics/evaluate/{t}.json").read_text())["nll"]
 
     # Same params, same seed: re-running generation, scoring and curation gives the same bytes.
