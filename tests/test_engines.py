@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, needs_vllm
 from humpback.config import load_params
 from humpback.generation import load_engine
 from humpback.prompts import load_template
@@ -15,7 +15,7 @@ CANDIDATES = [{"id": f"c{i}", "instruction": f"Question {i}?", "output": f"Answe
               for i in range(3)]
 
 
-@pytest.fixture(scope="module", params=["hf", "vllm"])
+@pytest.fixture(scope="module", params=["hf", pytest.param("vllm", marks=needs_vllm)])
 def engine(request, tiny_model):
     engine_params = dataclasses.replace(PARAMS.engine, backend=request.param, cpu_kvcache_gb=1)
     engine = load_engine(engine_params, tiny_model, None, batch_size=2)
