@@ -32,8 +32,10 @@ def test_named_project_files_exist(page):
 def test_humpback_commands_exist(page):
     commands = set(main.commands)
     text = page.read_text()
-    code = "\n".join(re.findall(r"(?s)```.*?```", text) + re.findall(r"`[^`\n]+`", text))
-    for command in re.findall(r"(?m)(?:^|`|\s)humpback ([a-z][a-z-]+)", code):
+    blocks = "\n".join(re.findall(r"(?s)```.*?```", text))
+    named = (re.findall(r"(?m)^\s*(?:\$\s*)?humpback ([a-z][a-z-]+)", blocks)
+             + re.findall(r"`humpback ([a-z][a-z-]+)", text))
+    for command in named:
         assert command in commands, f"{page.name}: `humpback {command}` is not a command"
 
 
