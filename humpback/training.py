@@ -193,7 +193,7 @@ def load_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
     resumed: its steps are run again."""
     from safetensors import safe_open
     from safetensors.torch import load_file
-    from torch.distributed.checkpoint.state_dict import set_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
     with safe_open(path, "pt") as handle:
         meta = json.loads(handle.metadata()["state"])
@@ -210,14 +210,19 @@ def load_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
         if key.startswith("optimizer."):
             name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
             moments.setdefault(name, {})[moment] = value
+    missing = {name for name, p in accelerator.unwrap_model(loss_model).named_parameters()
+               if p.requires_grad} - set(weights)
+    if missing:  # frozen weights come from the base model; trainable ones must all be here
+        raise RuntimeError(f"{path}: no saved weights for {sorted(missing)[:3]}")
     set_state_dict(loss_model, _raw(optimizer), model_state_dict=weights,
                    optim_state_dict={"state": moments, "param_groups": meta["param_groups"]},
-                   options=_full_state_options())
+                   options=StateDictOptions(full_state_dict=True, strict=False))
     schedule.load_state_dict(meta["schedule"])
     rank = accelerator.process_index
-    torch.set_rng_state(tensors["rng"][rank])
+    # a copy: torch reads a generator state from the start of its storage, not the row's offset
+    torch.set_rng_state(tensors["rng"][rank].clone())
     if "cuda_rng" in tensors:
-        torch.cuda.set_rng_state(tensors["cuda_rng"][rank], accelerator.device)
+        torch.cuda.set_rng_state(tensors["cuda_rng"][rank].clone(), accelerator.device)
     return meta["losses"]
 
 

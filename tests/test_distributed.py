@@ -35,7 +35,7 @@ def test_two_processes_train_the_same_adapter_as_one(tmp_path_factory, tiny_mode
     adapter = project / "models/backward/adapter_model.safetensors"
     one, one_curve = adapter.read_bytes(), loss_curve(project)
     weights = load_file(adapter)
-    assert max(w.abs().max().item() for k, w in weights.items() if "lora_B" in k) > 1e-3  # it trained
+    assert max(w.abs().max().item() for k, w in weights.items() if "lora_B" in k) > 3e-4  # trained (lr 3e-4)
 
     for launcher in ("accelerate", "torchrun"):
         set_backward(project, launcher=launcher, processes=2)

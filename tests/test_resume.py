@@ -45,7 +45,10 @@ def make(tmp_path_factory, tiny_model) -> Path:
 
 
 def finished_work(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
+    """Files written to the end: writes go to a temporary name first (ours end in .tmp,
+    safetensors' own start with .tmp) and are renamed when complete."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp")
+            and not p.name.startswith(".tmp")]
 
 
 def kill_once_work_is_kept(project: Path, stage: str, folder: Path) -> int:
