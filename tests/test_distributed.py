@@ -46,3 +46,22 @@ def test_two_processes_train_the_same_adapter_as_one(tmp_path_factory, tiny_mode
         assert loss_curve(project) == one_curve and len(one_curve) == 1 + 3, launcher
         card = (project / "models/backward/README.md").read_text()
         assert f"launcher: {launcher}" in card and "processes: 2" in card
+
+
+def test_full_fine_tuning_sharded_over_two_processes_matches_one(tmp_path_factory, tiny_model,
+                                                                 monkeypatch):
+    """configs/accelerate/fsdp.yaml (FSDP2: weights, gradients and Adam states sharded; each
+    layer gathered while it runs) on gloo: the same fp32 model, byte for byte."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    project = make_project(tmp_path_factory, tiny_model)
+    set_backward(project, method="full", dropout=0.0, steps=2)
+    assert "backward" in repro(project, "backward")
+    model = project / "models/backward/model.safetensors"
+    one, one_curve = model.read_bytes(), loss_curve(project)
+
+    set_backward(project, launcher="accelerate", processes=2,
+                 accelerate_config="configs/accelerate/fsdp.yaml")
+    assert repro(project, "backward") == {"backward"}
+    assert json.loads((project / "metrics/backward.json").read_text())["processes"] == 2
+    assert model.read_bytes() == one and loss_curve(project) == one_curve
