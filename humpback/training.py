@@ -180,6 +180,8 @@ def save_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
     tensors.update(random_state)
     meta = {"losses": losses, "param_groups": optimizer_state["param_groups"],
             "schedule": schedule.state_dict(), "setup": setup, "aliases": aliases}
+    if accelerator.scaler is not None:  # fp16: the loss scale it has reached
+        meta["scaler"] = accelerator.scaler.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, tmp, metadata={"state": json.dumps(meta)})
@@ -218,6 +220,8 @@ def load_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
                    optim_state_dict={"state": moments, "param_groups": meta["param_groups"]},
                    options=StateDictOptions(full_state_dict=True, strict=False))
     schedule.load_state_dict(meta["schedule"])
+    if accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(meta["scaler"])
     rank = accelerator.process_index
     # a copy: torch reads a generator state from the start of its storage, not the row's offset
     torch.set_rng_state(tensors["rng"][rank].clone())
