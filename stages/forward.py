@@ -5,6 +5,7 @@ from pathlib import Path
 
 from humpback.cards import model_card
 from humpback.config import load_params
+from humpback.launch import is_main_process, relaunch
 from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import with_tag
 from humpback.records import read_jsonl
@@ -21,11 +22,14 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
              for r in records]
     stats: dict = {"seed_pairs": sum(r.get("source", "seed") == "seed" for r in records)}
     stats["augmented_pairs"] = len(records) - stats["seed_pairs"]
+    relaunch(params.forward, "forward")  # under accelerate/torchrun if params say so
     with timed(stats):
         checkpoint = checkpoint_path(model_dir, fingerprint(
             pairs, params.forward, params.random_seed, Path(base_dir)))
         stats.update(train(base_dir, pairs, params.forward, params.random_seed, model_dir,
                            desc="forward", checkpoint=checkpoint))
+    if not is_main_process():
+        return  # one writer: the other processes of a launch only trained
     write_loss_curve(loss_plot, stats.pop("losses"))
     t = Path(model_dir).name
     model_card(title=f"M_{t}: forward model of iteration {t}",

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 import yaml
 
 from conftest import ROOT
@@ -298,6 +299,17 @@ BAD_PARAMS = {
     "base model folder outside models/sources": (
         lambda p: p["base"].update(model="/opt/models/llama"),
         "base.model: '/opt/models/llama': a local model folder must be under models/sources/"),
+    "batch not splitting over the processes": (
+        lambda p: p["backward"].update(launcher="accelerate", processes=3),
+        "backward.batch_size: 8 does not split evenly over 3 processes"),
+    "several processes under plain python": (lambda p: p["forward"].update(processes=2),
+                                             "forward.launcher: python runs one process"),
+    "fp16 on the CPU": (lambda p: p["forward"].update(device="cpu", mixed_precision="fp16"),
+                        "forward.mixed_precision: fp16 needs a CUDA GPU"),
+    "accelerate config outside configs/accelerate": (
+        lambda p: p["backward"].update(accelerate_config="my-fsdp.yaml"),
+        "backward.accelerate_config: 'my-fsdp.yaml': an Accelerate config must be a .yaml file "
+        "under configs/accelerate/"),
 }
 
 
@@ -346,3 +358,24 @@ def test_check_jsonl_finds_the_first_bad_line(tmp_path, lines, message):
         check_jsonl(tmp_path / "in.jsonl", ["id", "text"])
     (tmp_path / "ok.jsonl").write_bytes(jsonl({"id": "a", "text": "x"}, {"id": "b", "text": "y"}))
     assert check_jsonl(tmp_path / "ok.jsonl", ["id", "text"]) == 2
+
+
+# --- training on hardware this machine does not have: one line naming the key, before any work ---
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what happens without a GPU")
+@pytest.mark.parametrize("change, message", [
+    ({"device": "cuda"}, "backward.device: cuda, but torch sees no CUDA GPU here"),
+    ({"mixed_precision": "fp16"}, "backward.mixed_precision: fp16 needs a CUDA GPU and this run is "
+                                  "on the CPU"),
+    ({"device": "cuda", "launcher": "accelerate", "processes": 2},  # before launching anything
+     "backward.device: cuda, but torch sees no CUDA GPU here"),
+])
+def test_training_on_a_gpu_this_machine_lacks_is_one_line(tmp_path, change, message):
+    project = make_project(tmp_path, lambda p: p["backward"].update(change))
+    (project / "prompts").mkdir()
+    (project / "prompts" / "backward.txt").write_text((ROOT / "prompts/backward.txt").read_text())
+    (project / "train.jsonl").write_bytes(jsonl(PAIR))
+    (project / "base").mkdir()
+    result = run(project, "backward.py", "base", "train.jsonl", "models/backward", "m.json", "l.csv")
+    assert_one_line_error(result, message)
+    assert not (project / "models").exists() and not (project / "m.json").exists()

@@ -16,7 +16,7 @@ from conftest import ROOT, needs_vllm
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "data/seed.jsonl",
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "configs", "data/seed.jsonl",
                  "data/labels.jsonl", "data/sources", "data/hub", "models/sources"]
 EVALUATION = {"evaluate@0", "evaluate@1", "evaluate@2", "judge@0", "judge@1", "judge@2", "compare"}
 
