@@ -29,6 +29,7 @@ class ParamsError(HumpbackError):
 DATA_SOURCES = "data/sources"  # corpus files and folders
 HUB_DATA = "data/hub"  # hub datasets, pinned, brought in by the hub@<name> stage
 MODEL_SOURCES = "models/sources"  # local model folders: base.model, judge.model
+LAUNCH_CONFIGS = "configs/accelerate"  # Accelerate configs named by backward/forward.accelerate_config
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
@@ -119,12 +120,36 @@ class TrainParams:
     lora_target_modules: list[str]
     lora_top_layers: Optional[int]  # adapt only the top N layers (backprop stops there); null: all
     checkpoint_every: Optional[int]  # steps between resumable checkpoints in .humpback/; null: none
+    # Where and how it trains (docs/training.md). The defaults keep older params files valid.
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda if a GPU is visible, else cpu
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 where the GPU has it
+    launcher: Literal["python", "accelerate", "torchrun"] = "python"  # python: one process
+    processes: int = 1  # per node (one per GPU); batch_size stays the global batch
+    nodes: int = 1
+    accelerate_config: str = LAUNCH_CONFIGS + "/ddp.yaml"  # launcher accelerate only
+
+    @property
+    def world_size(self) -> int:
+        return self.processes * self.nodes
 
     def __post_init__(self):
         _require(self.steps > 0, "steps", "must be positive")
+        _require(self.processes >= 1, "processes", "must be at least 1")
+        _require(self.nodes >= 1, "nodes", "must be at least 1")
+        _require(self.launcher != "python" or self.world_size == 1, "launcher",
+                 f"python runs one process; {self.processes} processes x {self.nodes} nodes need "
+                 "accelerate or torchrun")
+        _require(self.batch_size % self.world_size == 0, "batch_size",
+                 f"{self.batch_size} does not split evenly over {self.world_size} processes "
+                 f"(processes x nodes): make it a multiple of {self.world_size}")
+        share = self.batch_size // self.world_size
         _require(0 < self.micro_batch_size <= self.batch_size
-                 and self.batch_size % self.micro_batch_size == 0,
-                 "micro_batch_size", "must divide batch_size")
+                 and share % min(self.micro_batch_size, share) == 0,
+                 "micro_batch_size", f"must divide batch_size (per process: {share} examples "
+                 f"= batch_size / {self.world_size} processes)" if self.world_size > 1 else
+                 "must divide batch_size")
+        _require(not (self.mixed_precision == "fp16" and self.device == "cpu"), "mixed_precision",
+                 "fp16 needs a CUDA GPU (device: cuda or auto); on a CPU use bf16 or no")
         _require(0 <= self.final_lr_fraction <= 1, "final_lr_fraction", "must be in [0, 1]")
         _require(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
 
@@ -451,6 +476,11 @@ def _is_local(model: str) -> bool:
     return Path(model).exists() or model.startswith((".", "/")) or model.count("/") > 1
 
 
+def is_hub_id(model: str) -> bool:
+    """A model named by its hub id (org/name), not a local folder or a keyword like smollm2."""
+    return not _is_local(model) and _HUB_ID.fullmatch(model) is not None
+
+
 def _check_model_source(model: str, revision: str | None, key: str, revision_key: str,
                         extra: tuple[str, ...]) -> None:
     """A model named in params: one of `extra`, a local folder, or a hub id pinned to a commit."""
@@ -473,6 +503,12 @@ def _check_layout(params: Params) -> None:
                      f"{source!r} is outside {DATA_SOURCES}/, the folder the corpus stage depends "
                      f"on in dvc.yaml: move or copy it there (or `dvc import-url <url> "
                      f"{DATA_SOURCES}/`)")
+    for section in ("backward", "forward"):
+        config = getattr(params, section).accelerate_config
+        _require(_inside(config, LAUNCH_CONFIGS) and config.endswith((".yaml", ".yml")),
+                 f"{section}.accelerate_config",
+                 f"{config!r}: an Accelerate config must be a .yaml file under {LAUNCH_CONFIGS}/, "
+                 f"the folder the training stages depend on in dvc.yaml: move or copy it there")
     for key, model in (("base.model", params.base.model), ("judge.model", params.judge.model)):
         if model not in ("smollm2", "self", "base", "http") and _is_local(model):
             _require(_inside(model, MODEL_SOURCES), key,

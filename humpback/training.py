@@ -1,16 +1,25 @@
-"""Supervised fine-tuning with the loss on output tokens only (the paper's recipe).
+"""Supervised fine-tuning with the loss on output tokens only (the paper's recipe), in one process
+or many (Accelerate: DDP or FSDP over GPUs, gloo over CPU processes), on a CPU or a GPU.
 
-A short loop of our own rather than TRL's SFTTrainer: measured on the 2-core CPU with SmolLM2-135M,
-computing logits only at target positions and sorting micro-batches by length made a step 2.4x
-faster than SFTTrainer (7 s vs 17 s for 8 examples), which is what lets the default run fit in 15
-minutes. LoRA by default; `method: full` trains every weight in fp32.
+A short loop of our own rather than TRL's SFTTrainer (logits only at target positions, micro-batches
+sorted by length): measured side by side on the 2-core CPU (`benchmarks/results-training-cpu.md`) it
+is 1.7x faster per step than SFTTrainer as TRL configures it (gradient checkpointing) and level
+with SFTTrainer without checkpointing, and it keeps the default run's bytes. LoRA by default;
+`method: full` trains every weight in fp32.
+
+The maths do not depend on the number of processes: `batch_size` is the global batch, cut into the
+same length-sorted micro-batches one process would use and dealt out to the processes, and every
+micro-batch's summed loss is divided by the target tokens of the whole global batch, which every
+process knows (the batch order comes from the seed). Only the main process writes files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,7 +27,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from humpback.config import TrainParams
+from humpback.config import ParamsError, TrainParams
 from humpback.models import load_for_training, load_tokenizer
 from humpback.prompts import chat_example
 
@@ -54,28 +63,39 @@ def train(
 ) -> dict:
     """Fine-tune the base model on (user, assistant) pairs and save the adapter (or full model).
     With `checkpoint`, the state is saved there every `checkpoint_every` steps and a run killed
-    part-way resumes from it, ending with the same bytes as a run never interrupted."""
+    part-way resumes from it, ending with the same bytes as a run never interrupted. `desc` names
+    the params section (backward, forward) in errors. Every process of a launch calls this; only
+    the main one writes."""
     torch.manual_seed(seed)
+    accelerator, setup = make_accelerator(params, desc)
     tokenizer = load_tokenizer(base_dir)
     examples = tokenize(tokenizer, pairs, params.max_length)
     if not examples:
         raise ValueError(f"{desc}: no training example has output tokens within max_length")
     model = _prepare(load_for_training(base_dir, params.method == "full"), params)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable_parameters = sum(p.numel() for p in trainable)
     optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate,
                                   weight_decay=params.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(params, step))
+    # Not the schedule: Accelerate would step a prepared one once per process.
+    loss_model, optimizer = accelerator.prepare(TargetLoss(model), optimizer)
+    processes, rank = accelerator.num_processes, accelerator.process_index
+    if processes > 1:  # each process draws its own dropout masks, reproducibly
+        torch.manual_seed(seed * 1_000_003 + rank + 1)
     batches = _batch_order(len(examples), params, seed)
     losses: list[float] = []
     if checkpoint is not None and checkpoint.exists():
-        losses = load_checkpoint(checkpoint, model, optimizer, schedule)
+        losses = load_checkpoint(checkpoint, accelerator, loss_model, optimizer, schedule, setup)
     resumed_at = len(losses)
-    model.train()
-    for step in tqdm(range(len(losses), params.steps), desc=desc, unit="step",
-                     initial=len(losses), total=params.steps):
+    loss_model.train()
+    for step in tqdm(range(len(losses), params.steps), desc=desc, unit="step", initial=len(losses),
+                     total=params.steps, disable=not accelerator.is_main_process):
         batch = [examples[i] for i in batches[step]]
-        loss = _step(model, batch, params.micro_batch_size, tokenizer.pad_token_id)
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        micro_batches = process_share(batch, params.micro_batch_size, processes, rank)
+        loss = _step(accelerator, loss_model, micro_batches,
+                     sum(len(e.target_ids) for e in batch), tokenizer.pad_token_id)
+        accelerator.clip_grad_norm_(loss_model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -85,64 +105,153 @@ def train(
         done = step + 1
         if checkpoint is not None and params.checkpoint_every and done % params.checkpoint_every == 0 \
                 and done < params.steps:
-            save_checkpoint(checkpoint, model, optimizer, schedule, losses)
-    _save(model, tokenizer, params, out_dir)
-    if checkpoint is not None:
+            save_checkpoint(checkpoint, accelerator, loss_model, optimizer, schedule, losses, setup)
+    _save(accelerator, loss_model, tokenizer, params, out_dir)
+    if checkpoint is not None and accelerator.is_main_process:
         checkpoint.unlink(missing_ok=True)
     return {
         "examples": len(examples),
         "dropped_examples": len(pairs) - len(examples),
         "target_tokens": sum(len(e.target_ids) for e in examples),
-        "trainable_parameters": sum(p.numel() for p in trainable),
+        "trainable_parameters": trainable_parameters,
         "epochs": round(params.steps * params.batch_size / len(examples), 2),
         "first_loss": round(losses[0], 4),
         "final_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4),
         "resumed_at_step": resumed_at,
+        **setup,
         "losses": losses,
     }
 
 
-def save_checkpoint(path: Path, model, optimizer, schedule, losses: list[float]) -> None:
-    """Trainable weights, optimizer moments and the random state, as safetensors (no pickle);
-    written to a temporary name and renamed, so a kill never leaves half a checkpoint."""
-    from safetensors.torch import save_file
+def make_accelerator(params: TrainParams, section: str):
+    """The Accelerator for the device and precision params ask for (auto: the GPU when one is
+    visible, bf16 where it has it), and what was chosen, for the metrics and the model card."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    tensors = {f"param.{name}": p.detach().clone().contiguous()
-               for name, p in model.named_parameters() if p.requires_grad}
-    state = optimizer.state_dict()
-    for index, moments in state["state"].items():
-        tensors.update({f"optimizer.{index}.{key}": value.contiguous()
+    device, precision = resolve_device(params, section)
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        AcceleratorState._reset_state(reset_partial_state=True)  # one process may train twice
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=precision)
+    return accelerator, {"device": device, "mixed_precision": precision,
+                         "processes": accelerator.num_processes}
+
+
+def resolve_device(params: TrainParams, section: str) -> tuple[str, str]:
+    """(device, mixed precision) from the params' `auto`s; a one-line error for a choice this
+    machine cannot honour."""
+    cuda = torch.cuda.is_available()
+    device = params.device if params.device != "auto" else ("cuda" if cuda else "cpu")
+    if device == "cuda" and not cuda:
+        raise ParamsError(f"{section}.device: cuda, but torch sees no CUDA GPU here (torch "
+                          f"{torch.__version__}); use auto or cpu")
+    precision = params.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "no"
+    if precision == "fp16" and device != "cuda":
+        raise ParamsError(f"{section}.mixed_precision: fp16 needs a CUDA GPU and this run is on "
+                          "the CPU; use bf16 or no")
+    if precision == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ParamsError(f"{section}.mixed_precision: this GPU has no bf16 (it came with "
+                          "Ampere); use fp16")
+    return device, precision
+
+
+def save_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
+                    losses: list[float], setup: dict) -> None:
+    """Trainable weights, optimizer moments and every process's random state, as safetensors (no
+    pickle), written by the main process to a temporary name and renamed, so a kill never leaves
+    half a checkpoint. Every process calls it: sharded (FSDP) state is gathered first."""
+    from safetensors.torch import save_file
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    weights, optimizer_state = get_state_dict(loss_model, _raw(optimizer), options=_full_state_options())
+    random_state = _random_state(accelerator)
+    if not accelerator.is_main_process:
+        return
+    tensors, aliases, seen = {}, {}, {}
+    for name, value in weights.items():  # tied weights (embeddings and lm_head) are stored once
+        first = seen.setdefault((value.data_ptr(), value.shape), name)
+        if first == name:
+            tensors[f"param.{name}"] = value.contiguous()
+        else:
+            aliases[name] = first
+    for name, moments in optimizer_state["state"].items():
+        tensors.update({f"optimizer.{name}.{key}": value.contiguous()
                         for key, value in moments.items()})
-    tensors["rng"] = torch.get_rng_state()
-    meta = {"losses": losses, "param_groups": state["param_groups"],
-            "schedule": schedule.state_dict()}
+    tensors.update(random_state)
+    meta = {"losses": losses, "param_groups": optimizer_state["param_groups"],
+            "schedule": schedule.state_dict(), "setup": setup, "aliases": aliases}
+    if accelerator.scaler is not None:  # fp16: the loss scale it has reached
+        meta["scaler"] = accelerator.scaler.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, tmp, metadata={"state": json.dumps(meta)})
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, model, optimizer, schedule) -> list[float]:
-    """Restore what `save_checkpoint` wrote; return the losses of the steps already done."""
+def load_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
+                    setup: dict) -> list[float]:
+    """Restore what `save_checkpoint` wrote (every process reads it); return the losses of the
+    steps already done. A checkpoint made on another device or number of processes is not
+    resumed: its steps are run again."""
     from safetensors import safe_open
     from safetensors.torch import load_file
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
-    tensors = load_file(path)
     with safe_open(path, "pt") as handle:
         meta = json.loads(handle.metadata()["state"])
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.requires_grad:
-                p.copy_(tensors[f"param.{name}"])
-    moments: dict[int, dict] = {}
+    if meta.get("setup") != setup:
+        if accelerator.is_main_process:
+            print(f"{path}: made with {meta.get('setup')}, this run is {setup}: starting over",
+                  file=sys.stderr)
+        return []
+    tensors = load_file(path)
+    weights = {k.removeprefix("param."): v for k, v in tensors.items() if k.startswith("param.")}
+    weights.update({name: weights[first] for name, first in meta["aliases"].items()})
+    moments: dict[str, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            moments.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": moments, "param_groups": meta["param_groups"]})
+            name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
+            moments.setdefault(name, {})[moment] = value
+    missing = {name for name, p in accelerator.unwrap_model(loss_model).named_parameters()
+               if p.requires_grad} - set(weights)
+    if missing:  # frozen weights come from the base model; trainable ones must all be here
+        raise RuntimeError(f"{path}: no saved weights for {sorted(missing)[:3]}")
+    set_state_dict(loss_model, _raw(optimizer), model_state_dict=weights,
+                   optim_state_dict={"state": moments, "param_groups": meta["param_groups"]},
+                   options=StateDictOptions(full_state_dict=True, strict=False))
     schedule.load_state_dict(meta["schedule"])
-    torch.set_rng_state(tensors["rng"])
+    if accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(meta["scaler"])
+    rank = accelerator.process_index
+    # a copy: torch reads a generator state from the start of its storage, not the row's offset
+    torch.set_rng_state(tensors["rng"][rank].clone())
+    if "cuda_rng" in tensors:
+        torch.cuda.set_rng_state(tensors["cuda_rng"][rank].clone(), accelerator.device)
     return meta["losses"]
+
+
+def _full_state_options():
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+
+
+def _raw(optimizer):
+    """The torch optimizer inside Accelerate's wrapper."""
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+def _random_state(accelerator) -> dict[str, torch.Tensor]:
+    """Every process's random state (dropout), one row per process."""
+    states = {"rng": torch.get_rng_state()}
+    if accelerator.device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state(accelerator.device)
+    if accelerator.num_processes == 1:
+        return {key: state[None] for key, state in states.items()}
+    return {key: accelerator.gather(state.to(accelerator.device)[None]).cpu()
+            for key, state in states.items()}
 
 
 def lr_factor(params: TrainParams, step: int) -> float:
@@ -188,20 +297,58 @@ def _batch_order(n: int, params: TrainParams, seed: int) -> list[list[int]]:
     return [order[s * params.batch_size:(s + 1) * params.batch_size] for s in range(params.steps)]
 
 
-def _step(model, batch: list[Example], micro_batch_size: int, pad_id: int) -> float:
-    """Accumulate gradients over length-sorted micro-batches; return the mean token loss."""
+def process_share(batch: list[Example], micro_batch_size: int, processes: int,
+                  rank: int) -> list[list[Example]]:
+    """This process's micro-batches of a global batch: the batch sorted by length (less padding)
+    and cut into micro-batches as one process would cut it (at most batch / processes examples
+    each), dealt round-robin so that every process gets long and short ones."""
     batch = sorted(batch, key=lambda e: len(e.prompt_ids) + len(e.target_ids))
-    total_targets = sum(len(e.target_ids) for e in batch)
-    total_loss = 0.0
-    for start in range(0, len(batch), micro_batch_size):
-        loss = token_loss_sum(model, batch[start:start + micro_batch_size], pad_id)
-        (loss / total_targets).backward()
-        total_loss += loss.item()
-    return total_loss / total_targets
+    size = min(micro_batch_size, len(batch) // processes)
+    micro_batches = [batch[start:start + size] for start in range(0, len(batch), size)]
+    return micro_batches[rank::processes]
+
+
+def _step(accelerator, loss_model, micro_batches: list[list[Example]], total_targets: int,
+          pad_id: int) -> float:
+    """Accumulate gradients over this process's micro-batches; return the global batch's mean
+    token loss. Each micro-batch's summed loss is divided by the global batch's target tokens and
+    multiplied by the number of processes, which DDP and FSDP divide the summed gradients by."""
+    processes = accelerator.num_processes
+    local_loss = 0.0
+    for index, micro_batch in enumerate(micro_batches):
+        last = index == len(micro_batches) - 1  # gradients are exchanged once, after the last
+        with contextlib.nullcontext() if last else accelerator.no_sync(loss_model):
+            loss = loss_model(*pad(micro_batch, pad_id, accelerator.device))
+            accelerator.backward(loss / total_targets * processes)
+        local_loss += loss.item()
+    if processes > 1:
+        local_loss = accelerator.reduce(
+            torch.tensor(local_loss, dtype=torch.float64, device=accelerator.device), "sum").item()
+    return local_loss / total_targets
+
+
+class TargetLoss(torch.nn.Module):
+    """The model and its loss as one module, so that DDP and FSDP wrap this and its forward is
+    the one called: they sync gradients and gather weights in hooks around it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        # FSDP shards the decoder layers named here (Accelerate reads it from the top module)
+        self._no_split_modules = getattr(model, "_no_split_modules", None)
+
+    def forward(self, input_ids, attention, is_target) -> torch.Tensor:
+        return target_loss_sum(self.model, input_ids, attention, is_target)
 
 
 def token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
     """Summed cross-entropy over target tokens; logits are computed only where a target is."""
+    device = model.get_input_embeddings().weight.device
+    return target_loss_sum(model, *pad(examples, pad_id, device))
+
+
+def pad(examples: list[Example], pad_id: int, device=None) -> tuple[torch.Tensor, ...]:
+    """Right-padded token ids, attention mask and target mask of a micro-batch."""
     width = max(len(e.prompt_ids) + len(e.target_ids) for e in examples)
     input_ids = torch.full((len(examples), width), pad_id)
     attention = torch.zeros((len(examples), width), dtype=torch.long)
@@ -211,6 +358,10 @@ def token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
         input_ids[row, :len(ids)] = torch.tensor(ids)
         attention[row, :len(ids)] = 1
         is_target[row, len(e.prompt_ids):len(ids)] = True
+    return input_ids.to(device), attention.to(device), is_target.to(device)
+
+
+def target_loss_sum(model, input_ids, attention, is_target) -> torch.Tensor:
     hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention).last_hidden_state
     predicts_target = is_target[:, 1:]  # the hidden state at i predicts the token at i + 1
     logits = model.get_output_embeddings()(hidden[:, :-1][predicts_target]).float()
@@ -218,8 +369,23 @@ def token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
                                              reduction="sum")
 
 
-def _save(model, tokenizer, params: TrainParams, out_dir: str | Path) -> None:
+def _save(accelerator, loss_model, tokenizer, params: TrainParams, out_dir: str | Path) -> None:
+    """The main process writes the adapter (or full model); FSDP's shards are gathered first."""
+    from accelerate.utils import DistributedType
+
+    model = accelerator.unwrap_model(loss_model).model
+    state = None
+    if accelerator.distributed_type == DistributedType.FSDP:  # every process takes part
+        state = {key.removeprefix("model."): value
+                 for key, value in accelerator.get_state_dict(loss_model).items()}
+    if not accelerator.is_main_process:
+        return
+    for config in getattr(model, "peft_config", {}).values():
+        # PEFT keeps target_modules as a set and writes it in hash order, which changes from one
+        # process to the next: sorted, the same run writes the same adapter_config.json.
+        if isinstance(config.target_modules, set):
+            config.target_modules = sorted(config.target_modules)
     out_dir = Path(out_dir)
-    model.save_pretrained(out_dir, safe_serialization=True)
+    model.save_pretrained(out_dir, safe_serialization=True, state_dict=state)
     if params.method == "full":
         tokenizer.save_pretrained(out_dir)

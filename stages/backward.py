@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from humpback.cards import write_model_card
+from humpback.cards import model_card
 from humpback.config import load_params
+from humpback.launch import is_main_process, relaunch
 from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import load_template, render
 from humpback.records import read_jsonl
@@ -17,19 +18,22 @@ def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot
     template = load_template(params.prompts.backward, {"output"})
     pairs = [(render(template, output=p["output"]), p["instruction"])
              for p in read_jsonl(seed_train, required=["instruction", "output"])]
+    relaunch(params.backward, "backward")  # under accelerate/torchrun if params say so
     stats: dict = {}
     with timed(stats):
         checkpoint = checkpoint_path(model_dir, fingerprint(
             pairs, params.backward, params.random_seed, Path(base_dir)))
         stats.update(train(base_dir, pairs, params.backward, params.random_seed, model_dir,
                            desc="backward", checkpoint=checkpoint))
+    if not is_main_process():
+        return  # one writer: the other processes of a launch only trained
     write_loss_curve(loss_plot, stats.pop("losses"))
-    write_model_card(model_dir, title="M_yx: backward model",
-                     role="Writes the instruction that a given text answers (trained on the seed "
-                          "pairs reversed, with the prompt in " + params.prompts.backward + ").",
-                     base_model=params.base.model, params=params.backward, metrics=stats,
-                     data={"seed_pairs": stats["examples"] + stats["dropped_examples"],
-                           "target_tokens": stats["target_tokens"]})
+    model_card(title="M_yx: backward model",
+               role="Writes the instruction that a given text answers (trained on the seed pairs "
+                    "reversed, with the prompt in " + params.prompts.backward + ").",
+               folder=model_dir, base=params.base, params=params.backward, metrics=stats,
+               data={"seed_pairs": stats["examples"] + stats["dropped_examples"],
+                     "target_tokens": stats["target_tokens"]}).save(Path(model_dir, "README.md"))
     write_metrics(metrics, stats)
 
 

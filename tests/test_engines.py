@@ -5,8 +5,9 @@ import dataclasses
 import math
 
 import pytest
+import torch
 
-from conftest import ROOT
+from conftest import ROOT, needs_vllm
 from humpback.code import _imported_modules
 from humpback.config import load_params
 from humpback.engines import EngineSpec, load_engine
@@ -20,7 +21,7 @@ PAIRS = [("Say hi.", "Hello there!"), ("Name a colour.", "Blue, like the sky at 
          ("Count to three.", "One, two, three.")]
 
 
-@pytest.fixture(scope="module", params=["hf", "vllm"])
+@pytest.fixture(scope="module", params=["hf", pytest.param("vllm", marks=needs_vllm)])
 def engine(request, tiny_model):
     engine_params = dataclasses.replace(PARAMS.engine, backend=request.param, cpu_kvcache_gb=1)
     engine = load_engine(EngineSpec(request.param, str(tiny_model), batch_size=2), engine_params)
@@ -63,6 +64,7 @@ def test_token_logprobs_score_each_continuation_token(engine):
     assert cut == pytest.approx(logprobs[0][:2], abs=1e-4)
 
 
+@needs_vllm
 def test_backends_agree_on_the_log_likelihood(tiny_model):
     """vLLM and transformers on the same bf16 weights: the same tokens scored, the same
     log-probabilities within bf16 rounding (measured: at most ~0.03 nats apart here)."""
@@ -102,3 +104,13 @@ def test_the_engine_package_has_no_import_cycle():
     cycles = sorted(m for m in graph if m in reachable(m))
     assert cycles == []
     assert not any(n.startswith("humpback.engines.") for n in graph["humpback.engines.base"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without a GPU")
+def test_a_gpu_asked_for_where_there_is_none_is_named():
+    from humpback.config import ParamsError
+    from humpback.engines.hf import resolve_device
+
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(ParamsError, match=r"^engine\.device: cuda:1, but torch sees no CUDA GPU"):
+        resolve_device("cuda:1")

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from safetensors import safe_open
@@ -44,7 +45,10 @@ def make(tmp_path_factory, tiny_model) -> Path:
 
 
 def finished_work(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
+    """Files written to the end: writes go to a temporary name first (ours end in .tmp,
+    safetensors' own start with .tmp) and are renamed when complete."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp")
+            and not p.name.startswith(".tmp")]
 
 
 def kill_once_work_is_kept(project: Path, stage: str, folder: Path) -> int:
@@ -89,3 +93,50 @@ def test_killed_stages_resume_to_the_same_bytes(tmp_path_factory, tiny_model):
             assert stats["shards_reused"] + stats["shards_computed"] == len(
                 (project / inputs).read_text().splitlines()), stage
         assert not finished_work(project / kept), stage  # a finished stage cleans up
+
+
+def training_processes(project: Path) -> list:
+    """Live processes working in `project` (the stage, its launcher, its workers)."""
+    found = []
+    for process in psutil.process_iter(["cwd"]):
+        if process.info["cwd"] and Path(process.info["cwd"]) == project and process.pid != os.getpid():
+            found.append(process)
+    return found
+
+
+def test_killed_two_process_training_resumes_to_the_same_bytes(tmp_path_factory, tiny_model,
+                                                                monkeypatch):
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback only
+    projects = []
+    for _ in range(2):
+        project = make(tmp_path_factory, tiny_model)
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        # dropout on: every process's random state must come back from the checkpoint
+        params["backward"].update(launcher="accelerate", processes=2, steps=40, dropout=0.1)
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        projects.append(project)
+    uninterrupted, project = projects
+    repro(uninterrupted, "backward")
+    stage, output, kept, metrics = STAGES[0]
+    try:
+        kill_once_work_is_kept(project, stage, project / kept)
+        # torch's launcher puts its workers in sessions of their own: killing DVC's process
+        # group must still leave no worker training (and writing checkpoints) behind
+        deadline = time.monotonic() + 20
+        while training_processes(project) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not training_processes(project)
+    finally:
+        for process in training_processes(project):  # ours, if the assertion failed
+            process.kill()
+    (checkpoint,) = finished_work(project / kept)  # one writer: one checkpoint
+    steps_done = len(json.loads(safe_open(checkpoint, "pt").metadata()["state"])["losses"])
+    assert not (project / output).exists()
+
+    assert stage in repro(project, stage)
+    assert (project / output).read_bytes() == (uninterrupted / output).read_bytes()
+    stats = json.loads((project / metrics).read_text())
+    assert stats["resumed_at_step"] == steps_done >= 1 and stats["processes"] == 2
+    assert (project / "plots/loss/backward.csv").read_text() == \
+        (uninterrupted / "plots/loss/backward.csv").read_text()
+    assert not finished_work(project / kept)

@@ -6,7 +6,7 @@ import torch
 from humpback.config import TrainParams
 from humpback.models import load_for_inference, load_tokenizer
 from humpback.prompts import chat_example
-from humpback.training import lr_factor, tokenize, train
+from humpback.training import Example, lr_factor, process_share, resolve_device, tokenize, train
 
 PARAMS = TrainParams(method="lora", steps=30, batch_size=2, micro_batch_size=1,
                      learning_rate=1e-2, final_lr_fraction=0.9, weight_decay=0.1, dropout=0.0,
@@ -85,3 +85,75 @@ def test_a_crashed_run_resumes_from_its_checkpoint_to_the_same_bytes(tiny_model,
     assert steps_run == [2, 3, 4] and stats["resumed_at_step"] == 2 and len(stats["losses"]) == 5
     assert (tmp_path / "whole" / weights).read_bytes() == (tmp_path / "resumed" / weights).read_bytes()
     assert not checkpoint.exists()  # a finished run cleans up
+
+
+def examples_of_lengths(*lengths) -> list[Example]:
+    return [Example(prompt_ids=[1] * n, target_ids=[2] * (i + 1)) for i, n in enumerate(lengths)]
+
+
+@pytest.mark.parametrize("processes, micro_batch_size", [(2, 2), (2, 4), (4, 1), (8, 4)])
+def test_processes_share_out_the_micro_batches_of_one_process(processes, micro_batch_size):
+    batch = examples_of_lengths(9, 3, 7, 1, 5, 2, 8, 4)
+    shares = [process_share(batch, micro_batch_size, processes, rank) for rank in range(processes)]
+    one = process_share(batch, min(micro_batch_size, len(batch) // processes), 1, 0)
+    assert sorted(m for share in shares for m in map(_ids, share)) == sorted(map(_ids, one))
+    assert len({len(share) for share in shares}) == 1  # the same number of passes everywhere
+    # one process: the batch sorted by length, cut in order (less padding per micro-batch)
+    lengths = [len(e.prompt_ids) + len(e.target_ids) for m in one for e in m]
+    assert lengths == sorted(lengths) and all(len(m) == len(one[0]) for m in one)
+
+
+def _ids(micro_batch) -> tuple:
+    return tuple(len(e.target_ids) for e in micro_batch)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="what auto means without a GPU")
+def test_auto_trains_on_the_cpu_in_full_precision_here():
+    assert resolve_device(PARAMS, "backward") == ("cpu", "no")
+    assert resolve_device(dataclasses.replace(PARAMS, mixed_precision="bf16"), "backward") == \
+        ("cpu", "bf16")  # autocast on the CPU is allowed: it is the user's choice
+
+
+# --- on a GPU (skipped without one): the same training step as on the CPU ---
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_fp32(tiny_model, tmp_path_factory):
+    """The tiny model with fp32 weights, so that CPU and GPU compute in the same precision."""
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-fp32")
+    AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).save_pretrained(out)
+    load_tokenizer(tiny_model).save_pretrained(out)
+    return out
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_training_on_the_gpu_agrees_with_the_cpu(tiny_model_fp32, tmp_path):
+    """Two fp32 LoRA steps, no dropout (the GPU draws other masks): cuBLAS and the CPU's GEMMs
+    round differently, about 1e-7 relative; Adam's first steps move each weight by about lr
+    (1e-3), so 1e-4 passes rounding noise and fails a wrong step (a sign flipped, a batch lost).
+    bf16 autocast: the first loss within 2 % of fp32's."""
+    from safetensors.torch import load_file
+
+    params = dataclasses.replace(PARAMS, steps=2, dropout=0.0, learning_rate=1e-3)
+    runs = {}
+    for name, device, precision in [("cpu", "cpu", "no"), ("gpu", "cuda", "no"),
+                                    ("bf16", "cuda", "bf16")]:
+        run = dataclasses.replace(params, device=device, mixed_precision=precision)
+        runs[name] = train(tiny_model_fp32, PAIRS, run, seed=0, out_dir=tmp_path / name)
+        assert (runs[name]["device"], runs[name]["mixed_precision"]) == (device, precision)
+    cpu, gpu = (load_file(tmp_path / name / "adapter_model.safetensors") for name in ("cpu", "gpu"))
+    assert max((cpu[k] - gpu[k]).abs().max().item() for k in cpu) < 1e-4
+    assert runs["gpu"]["losses"] == pytest.approx(runs["cpu"]["losses"], rel=1e-5)
+    assert runs["bf16"]["losses"][0] == pytest.approx(runs["cpu"]["losses"][0], rel=2e-2)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_auto_picks_the_gpu_and_bf16_where_it_has_it():
+    assert resolve_device(PARAMS, "forward") == \
+        ("cuda", "bf16" if torch.cuda.is_bf16_supported() else "no")

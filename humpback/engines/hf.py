@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
-from humpback.config import EngineParams
+from humpback.config import EngineParams, ParamsError
 from humpback.engines.base import EngineSpec, Sampling, truncate
 
 
@@ -24,9 +24,12 @@ def load(spec: EngineSpec, params: EngineParams) -> "HFEngine":
 
 def resolve_device(setting: str) -> str:
     """`auto` is the first GPU when torch sees one (inside a Ray replica: the GPU Ray gave it),
-    else the CPU."""
+    else the CPU; a GPU asked for where torch sees none is named in one line."""
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise ParamsError(f"engine.device: {setting}, but torch sees no CUDA GPU here (torch "
+                          f"{torch.__version__}); use auto or cpu")
     return setting
 
 

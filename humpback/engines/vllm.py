@@ -119,9 +119,9 @@ class VLLMEngine:
         under an adapter fail on a CPU (the GPU kernels map prompt tokens and work): there,
         transformers scores them, on the same weights."""
         if self._scorer is None:
-            from humpback.engines import hf
+            from humpback.engines.hf import load as load_hf  # the module, not the factory
 
-            self._scorer = hf.load(self._scorer_spec, dataclasses.replace(self._params,
+            self._scorer = load_hf(self._scorer_spec, dataclasses.replace(self._params,
                                                                           device="cpu"))
         return self._scorer
 
