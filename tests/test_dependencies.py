@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT
 from humpback.code import code_fingerprint, dependency_problems, stage_modules
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "data/seed.jsonl",
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "configs", "data/seed.jsonl",
                  "data/labels.jsonl", "data/sources", "data/hub", "models/sources"]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -72,7 +72,7 @@ def test_finished_shards_survive_edits_to_code_the_stage_does_not_run(tmp_path):
         append(tmp_path / "humpback/judging.py", "# an edit augment does not run\n")
         code_fingerprint.cache_clear()
         assert code_fingerprint("stages/augment.py", str(tmp_path)) == before
-        append(tmp_path / "humpback/generation.py", "# an edit augment runs\n")
+        append(tmp_path / "humpback/engines/hf.py", "# an edit augment runs\n")
         code_fingerprint.cache_clear()
         assert code_fingerprint("stages/augment.py", str(tmp_path)) != before
     code_fingerprint.cache_clear()
