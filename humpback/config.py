@@ -451,6 +451,11 @@ def _is_local(model: str) -> bool:
     return Path(model).exists() or model.startswith((".", "/")) or model.count("/") > 1
 
 
+def is_hub_id(model: str) -> bool:
+    """A model named by its hub id (org/name), not a local folder or a keyword like smollm2."""
+    return not _is_local(model) and _HUB_ID.fullmatch(model) is not None
+
+
 def _check_model_source(model: str, revision: str | None, key: str, revision_key: str,
                         extra: tuple[str, ...]) -> None:
     """A model named in params: one of `extra`, a local folder, or a hub id pinned to a commit."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from humpback.config import CorpusParams
-from humpback.records import RecordError, numbered_jsonl
+from humpback.records import RecordError, decode_utf8, numbered_jsonl
 
 # Headings that mark navigation or boilerplate rather than content (the paper's examples and kin).
 NAVIGATION = re.compile(
@@ -123,12 +123,10 @@ def _file_documents(path: Path, text_field: str, reject: Reject,
 
 
 def _text_document(path: Path, reject: Reject) -> Iterator[Document]:
-    data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        reject(RecordError(f"{path}:{line}: not UTF-8 ({err.reason})"))
+        text = decode_utf8(path.read_bytes(), path)  # CRLF line ends go in the cleaning
+    except RecordError as err:
+        reject(err)
         return
     if not text.strip():
         reject(RecordError(f"{path}: empty file"))

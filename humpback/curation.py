@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 from humpback.config import CurateParams
-from humpback.records import RecordError, numbered_jsonl, unique_ids
+from humpback.records import RecordError, json_type, numbered_jsonl, unique_ids
 
 
 def read_candidates(path: str | Path) -> list[dict]:
@@ -24,10 +25,12 @@ def read_scores(path: str | Path, candidate_ids: set[str]) -> list[dict]:
         if "score" not in record:
             raise RecordError(f"{path}:{line}: missing field 'score'")
         score = record["score"]
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
-                                  or not 1 <= score <= 5):
-            raise RecordError(f"{path}:{line}: score must be null or a number from 1 to 5, "
-                              f"got {score!r}")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise RecordError(f"{path}:{line}: field 'score' must be null or a number from 1 to "
+                              f"5, found {json_type(score)}: {json.dumps(score)}")
+        if score is not None and not 1 <= score <= 5:  # NaN too
+            raise RecordError(f"{path}:{line}: field 'score' must be null or a number from 1 to "
+                              f"5, found {score!r}")
         if record["id"] not in candidate_ids:
             raise RecordError(f"{path}:{line}: id {record['id']!r} is not among the candidates")
         scores.append(record)

@@ -16,7 +16,8 @@ def load_instructions(params: EvaluateParams) -> list[dict]:
     """{instruction, reference (or None)} records from a jsonl file (a hub set such as
     AlpacaEval's comes in through the hub stage as data/hub/<name>.jsonl)."""
     source = params.instructions
-    rows = read_jsonl(source, required=[params.instruction_field])
+    rows = read_jsonl(source, required=[params.instruction_field],
+                      optional=[params.reference_field] if params.reference_field else [])
     records = []
     for row in rows:
         reference = row.get(params.reference_field) if params.reference_field else None

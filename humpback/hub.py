@@ -48,19 +48,3 @@ def _jsonable(value):
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value
-
-
-def card(name: str, params: HubDataset, count: int) -> str:
-    """A data card for the imported rows: where they come from, at which commit."""
-    subset = f", subset `{params.config}`" if params.config else ""
-    limit = f" (the first {params.max_rows})" if params.max_rows else ""
-    return f"""# Hub dataset `{name}`
-
-- **Dataset:** [{params.dataset}](https://huggingface.co/datasets/{params.dataset}){subset}
-- **Revision:** `{params.revision}` (a commit: these rows cannot change under the same params)
-- **Split:** `{params.split}`
-- **Rows:** {count}{limit}, in `{FOLDER}/{name}.jsonl`, one JSON object per row
-
-Made by the `hub@{name}` stage of the humpback pipeline. Point `seed.source`, `corpus.sources` or
-`evaluate.instructions` at the jsonl file to use it; the dataset's own card and licence apply.
-"""

@@ -22,7 +22,7 @@ def load_template(path: str | Path, fields: set[str]) -> str:
     """Read a template and check it uses exactly `fields` as placeholders."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # without a Windows editor's BOM
     except FileNotFoundError:
         raise PromptError(f"{path}: prompt template not found") from None
     found = set(_PLACEHOLDER.findall(text))

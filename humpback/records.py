@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from pathlib import Path
@@ -14,19 +15,22 @@ class RecordError(HumpbackError):
     """Bad input data; the message starts with `file:line:`."""
 
 
-def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[dict]:
-    """Yield one dict per non-empty line, checking that the `required` fields hold strings."""
-    for _, record in numbered_jsonl(path, required):
+def read_jsonl(path: str | Path, required: Iterable[str] = (),
+               optional: Iterable[str] = ()) -> Iterator[dict]:
+    """Yield one dict per non-empty line, checking that the `required` fields hold non-empty
+    strings and the `optional` ones a string or null where present."""
+    for _, record in numbered_jsonl(path, required, optional=optional):
         yield record
 
 
 def numbered_jsonl(path: str | Path, required: Iterable[str] = (),
                    on_error: Callable[[RecordError], None] | None = None,
-                   ) -> Iterator[tuple[int, dict]]:
+                   optional: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
     """Like `read_jsonl`, with each record's line number for messages about its values.
-    A bad line raises, or with `on_error` is passed to it and skipped (a skip policy)."""
+    A bad line raises, or with `on_error` is passed to it and skipped (a skip policy).
+    Files saved on Windows read the same: a UTF-8 byte-order mark and CRLF line ends."""
     path = Path(path)
-    required = tuple(required)
+    fields = (tuple(required), tuple(optional))
     try:
         handle = path.open("rb")  # decoded line by line, so a bad byte is reported on its line
     except FileNotFoundError:
@@ -34,7 +38,7 @@ def numbered_jsonl(path: str | Path, required: Iterable[str] = (),
     with handle:
         for line_no, raw in enumerate(handle, start=1):
             try:
-                record = _decode(raw, path, line_no, required)
+                record = _decode(raw, path, line_no, fields)
             except RecordError as err:
                 if on_error is None:
                     raise
@@ -44,25 +48,61 @@ def numbered_jsonl(path: str | Path, required: Iterable[str] = (),
                 yield line_no, record
 
 
-def _decode(raw: bytes, path: Path, line_no: int, required: tuple[str, ...]) -> dict | None:
+def decode_utf8(data: bytes, path: Path, line_no: int = 1) -> str:
+    """UTF-8 text, without the byte-order mark that Windows editors put first; a bad byte is
+    reported on its line (counted from `line_no`)."""
+    if line_no == 1 and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise RecordError(f"{path}:1: UTF-16 text, not UTF-8 (save the file as UTF-8)")
+    if data.startswith(codecs.BOM_UTF8):  # also where files saved with one were concatenated
+        data = data[len(codecs.BOM_UTF8):]
     try:
-        line = raw.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise RecordError(f"{path}:{line_no}: not UTF-8 ({err.reason})") from None
-    return _parse(line, path, line_no, required) if line.strip() else None
+        line = line_no + data.count(b"\n", 0, err.start)
+        raise RecordError(f"{path}:{line}: not UTF-8 ({err.reason})") from None
 
 
-def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...]) -> dict:
+def _decode(raw: bytes, path: Path, line_no: int,
+            fields: tuple[tuple[str, ...], tuple[str, ...]]) -> dict | None:
+    line = decode_utf8(raw, path, line_no)
+    return _parse(line, path, line_no, *fields) if line.strip() else None
+
+
+def _parse(line: str, path: Path, line_no: int, required: tuple[str, ...],
+           optional: tuple[str, ...]) -> dict:
     try:
-        record = json.loads(line)
+        record = json.loads(line)  # JSON takes the \r of a CRLF line end as white space
     except json.JSONDecodeError as err:
         raise RecordError(f"{path}:{line_no}: malformed JSON ({err.msg})") from None
     if not isinstance(record, dict):
-        raise RecordError(f"{path}:{line_no}: expected a JSON object")
+        raise RecordError(f"{path}:{line_no}: expected a JSON object, found {json_type(record)}")
     for field in required:
-        if not isinstance(record.get(field), str) or not record[field].strip():
-            raise RecordError(f"{path}:{line_no}: missing or empty field '{field}'")
+        if field not in record:
+            raise RecordError(f"{path}:{line_no}: missing field '{field}'")
+        _check_text(record[field], field, f"{path}:{line_no}")
+        if not record[field].strip():
+            raise RecordError(f"{path}:{line_no}: empty field '{field}'")
+    for field in optional:
+        if record.get(field) is not None:
+            _check_text(record[field], field, f"{path}:{line_no}")
     return record
+
+
+def _check_text(value, field: str, where: str) -> None:
+    if not isinstance(value, str):
+        shown = json.dumps(value, ensure_ascii=False)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise RecordError(f"{where}: field '{field}' must be text (a JSON string), found "
+                          f"{json_type(value)}: {shown}")
+
+
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), "null")
 
 
 def unique_ids(numbered: Iterable[tuple[int, dict]], path: str | Path,
@@ -123,7 +163,7 @@ def write_json(path: str | Path, value) -> None:
 def read_json(path: str | Path):
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise RecordError(f"{path}: file not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -36,11 +36,8 @@ def _pair(row: dict, line: int, where: str) -> dict:
     """Text cleaned as the corpus is: control characters would reach the tokenizer, and a lone
     surrogate (valid in JSON) cannot be written back as UTF-8."""
     pair = {"id": str(row.get("id", f"seed-{line:05d}"))}
-    for field in ("instruction", "output"):
-        value = row.get(field)
-        if not isinstance(value, str):
-            raise RecordError(f"{where}: missing or non-text field '{field}'")
-        pair[field] = clean_text(value).strip()
+    for field in ("instruction", "output"):  # text, as numbered_jsonl checked
+        pair[field] = clean_text(row[field]).strip()
         if not pair[field]:
             raise RecordError(f"{where}: field '{field}' is empty once control characters are "
                               "removed")

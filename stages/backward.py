@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from humpback.cards import write_model_card
+from humpback.cards import model_card
 from humpback.config import load_params
 from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import load_template, render
@@ -24,12 +24,12 @@ def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot
         stats.update(train(base_dir, pairs, params.backward, params.random_seed, model_dir,
                            desc="backward", checkpoint=checkpoint))
     write_loss_curve(loss_plot, stats.pop("losses"))
-    write_model_card(model_dir, title="M_yx: backward model",
-                     role="Writes the instruction that a given text answers (trained on the seed "
-                          "pairs reversed, with the prompt in " + params.prompts.backward + ").",
-                     base_model=params.base.model, params=params.backward, metrics=stats,
-                     data={"seed_pairs": stats["examples"] + stats["dropped_examples"],
-                           "target_tokens": stats["target_tokens"]})
+    model_card(title="M_yx: backward model",
+               role="Writes the instruction that a given text answers (trained on the seed pairs "
+                    "reversed, with the prompt in " + params.prompts.backward + ").",
+               folder=model_dir, base=params.base, params=params.backward, metrics=stats,
+               data={"seed_pairs": stats["examples"] + stats["dropped_examples"],
+                     "target_tokens": stats["target_tokens"]}).save(Path(model_dir, "README.md"))
     write_metrics(metrics, stats)
 
 

@@ -20,7 +20,7 @@ def main(evaluate_dir: str, judge_dir: str, candidates: str, curated_dir: str, t
     for t in params.models:
         evaluated = _read(Path(evaluate_dir, f"{t}.json"))
         judged = _read(Path(judge_dir, f"{t}.json"))
-        row = {"model": t, "nll": evaluated.get("nll")}
+        row = {"model": f"M_{t}", "nll": evaluated.get("nll")}  # a label: an ordinal axis
         for opponent in ("reference", "M0"):
             result = judged.get(f"vs_{opponent}", {})
             even = 0.5 if t == 0 and opponent == "M0" else None  # M_0 against itself: an even match

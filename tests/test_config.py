@@ -76,3 +76,37 @@ def test_base_model_that_cannot_be_found_is_named(tmp_path):
         with pytest.raises(BaseModelError, match="base.model"):
             materialise(BaseParams(model=name, dtype="float32", trust_remote_code=False,
                                    revision=revision), tmp_path / "out")
+
+
+def test_a_stage_sees_only_the_params_its_dvc_yaml_entry_lists():
+    """judge lists the whole judge section and some evaluate keys: it reads those, and a key it
+    does not list (evaluate.labels, curate) is refused with the stage and the key named."""
+    params = load_params(ROOT / "params.yaml", stage="judge@1")
+    assert params.judge.mode == "logprob" and params.engine.backend == "hf"
+    assert params.evaluate.instructions == "data/seed/eval.jsonl"
+    for read, key in [(lambda: params.evaluate.labels, "evaluate.labels"),
+                      (lambda: params.curate, "curate"), (lambda: params.random_seed, "random_seed")]:
+        with pytest.raises(ParamsError, match=f"stage 'judge@1' reads params key '{key}', which its "
+                                              "params: in dvc.yaml do not list"):
+            read()
+    # what a shard key hashes: the declared keys only, so an undeclared one never leaks in
+    assert "labels" not in params.evaluate.declared()
+    assert params.evaluate.declared() == {
+        "instructions": "data/seed/eval.jsonl", "instruction_field": "instruction",
+        "reference_field": "output", "max_instructions": None}
+
+
+def test_a_foreach_stage_sees_its_own_entry(tmp_path):
+    commit = "a" * 40
+    path = write_params(tmp_path, lambda p: p.update(hub={
+        "one": {"dataset": "org/one", "revision": commit, "split": "train"},
+        "two": {"dataset": "org/two", "revision": commit, "split": "test", "max_rows": 5}}))
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    view = load_params(path, stage="hub@two")
+    assert list(view.hub) == ["two"] and view.hub["two"].max_rows == 5
+    assert load_params(path).hub["one"].config is None  # optional keys take their defaults
+
+
+def test_check_params_without_a_stage_reads_everything():
+    params = load_params(ROOT / "params.yaml")
+    assert params.evaluate.labels == "data/labels.jsonl" and params.curate.top_fraction == 0.25

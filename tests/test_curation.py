@@ -51,3 +51,7 @@ def test_a_bad_label_names_its_line(tmp_path):
                            '{"id": "c1", "instruction": "q1", "label": "meh"}\n')
     with pytest.raises(RecordError, match=r"labels.jsonl:3: label must be 'good' or 'bad'"):
         read_labels(labels_file)
+    labels_file.write_text('{"id": "c0", "instruction": "q0", "label": true}\n')
+    with pytest.raises(RecordError, match=r"labels.jsonl:1: field 'label' must be text \(a JSON "
+                                          r"string\), found a boolean: true"):
+        read_labels(labels_file)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, needs_vllm
 from humpback.code import _imported_modules
 from humpback.config import load_params
 from humpback.engines import EngineSpec, load_engine
@@ -20,7 +20,7 @@ PAIRS = [("Say hi.", "Hello there!"), ("Name a colour.", "Blue, like the sky at 
          ("Count to three.", "One, two, three.")]
 
 
-@pytest.fixture(scope="module", params=["hf", "vllm"])
+@pytest.fixture(scope="module", params=["hf", pytest.param("vllm", marks=needs_vllm)])
 def engine(request, tiny_model):
     engine_params = dataclasses.replace(PARAMS.engine, backend=request.param, cpu_kvcache_gb=1)
     engine = load_engine(EngineSpec(request.param, str(tiny_model), batch_size=2), engine_params)

@@ -37,8 +37,12 @@ def test_bad_instruction_sets_name_the_file(tmp_path):
     with pytest.raises(RecordError, match="empty.jsonl: no instructions"):
         load_instructions(dataclasses.replace(PARAMS, instructions=str(empty)))
     missing = write(tmp_path / "bad.jsonl", [{"instruction": "ok"}, {"prompt": "x"}])
-    with pytest.raises(RecordError, match="bad.jsonl:2: missing or empty field 'instruction'"):
+    with pytest.raises(RecordError, match="bad.jsonl:2: missing field 'instruction'"):
         load_instructions(dataclasses.replace(PARAMS, instructions=str(missing)))
+    wrong = write(tmp_path / "wrong.jsonl", [{"instruction": "ok", "output": 3.5}])
+    with pytest.raises(RecordError, match="wrong.jsonl:1: field 'output' must be text .* found a "
+                                          "number: 3.5"):  # a reference is text or null
+        load_instructions(dataclasses.replace(PARAMS, instructions=str(wrong)))
 
 
 def test_answers_are_in_alpaca_evals_format(tiny_model):

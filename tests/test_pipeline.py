@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from huggingface_hub import DatasetCard, ModelCard
 
-from conftest import ROOT
+from conftest import ROOT, needs_vllm
 
 pytestmark = pytest.mark.e2e
 
@@ -109,15 +110,19 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         files = {p.name for p in (project / "models" / model).iterdir()}
         assert {"adapter_model.safetensors", "adapter_config.json", "README.md"} <= files
         assert not any(name.endswith((".bin", ".pt")) for name in files)
-    # Provenance: a model card in every model folder, a data card beside every curated set.
-    card = (project / "models/forward/1/README.md").read_text()
-    assert "# M_1: forward model of iteration 1" in card and "base_model: " in card
-    assert f"curated pairs: {len(candidates)}" in card and "learning_rate:" in card
-    assert "final_loss:" in card and "seconds" not in card  # no timings: same run, same bytes
-    data_card = (project / "data/curated/2.md").read_text()
-    assert f"{len(candidates)} kept of {len(candidates)} candidates" in data_card
-    assert "M_1 rated" in data_card  # the model that rated iteration 2
-    assert "min_score: 1.0" in data_card and "min_chars:" in data_card
+    # Provenance: a model card in every model folder, a data card beside every curated set, as
+    # huggingface_hub reads them (the base model here is a local folder: named in the text only).
+    card = ModelCard.load(project / "models/forward/1/README.md", ignore_metadata_errors=False)
+    assert card.data.library_name == "peft" and "instruction-backtranslation" in card.data.tags
+    assert "# M_1: forward model of iteration 1" in card.text
+    assert "`models/sources/tiny`" in card.text and card.data.base_model is None
+    assert f"curated pairs: {len(candidates)}" in card.text and "learning_rate:" in card.text
+    assert "final_loss:" in card.text and "seconds" not in card.text  # no timings: same bytes
+    data_card = DatasetCard.load(project / "data/curated/2.md", ignore_metadata_errors=False)
+    assert data_card.data.configs == [{"config_name": "default", "data_files": "2.jsonl"}]
+    assert f"{len(candidates)} kept of {len(candidates)} candidates" in data_card.text
+    assert "M_1 rated" in data_card.text  # the model that rated iteration 2
+    assert "min_score: 1.0" in data_card.text and "min_chars:" in data_card.text
     metrics = json.loads((project / "metrics/score/1.json").read_text())
     assert metrics["candidates"] == len(candidates) and sum(metrics["histogram"].values()) == len(candidates)
     assert json.loads((project / "metrics/forward/1.json").read_text())["augmented_pairs"] == len(candidates)
@@ -144,17 +149,16 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         assert len(judgements) == len(opponents) * len(held_out)
     with (project / "plots/iterations.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["model"] for row in rows] == ["0", "1", "2"]
+    assert [row["model"] for row in rows] == ["M_0", "M_1", "M_2"]
     assert [row["curated"] for row in rows] == ["", str(len(candidates)), str(len(candidates))]
-    for row in rows:
-        t = row["model"]
+    for t, row in enumerate(rows):
         assert float(row["nll"]) == json.loads((project / f"metrics/evaluate/{t}.json").read_text())["nll"]
 
     # Same params, same seed: re-running generation, scoring and curation gives the same bytes.
     made = ["data/candidates.jsonl", "data/scores/1.jsonl", "data/curated/1.jsonl",
-            "data/curated/1.md"]
+            "data/curated/1.md", "models/forward/1/README.md"]
     before = [(project / path).read_bytes() for path in made]
-    for stage in ("augment", "score@1", "curate@1"):
+    for stage in ("augment", "score@1", "curate@1", "forward@1"):
         assert repro(project, stage, force=True) == {stage}
     assert [(project / path).read_bytes() for path in made] == before
 
@@ -193,6 +197,7 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
                               "compare"}
 
 
+@needs_vllm
 def test_augment_and_score_through_the_real_vllm_engine(tmp_path_factory, tiny_model):
     project = make_project(tmp_path_factory, tiny_model, backend="vllm")
     assert repro(project, "score@1", "evaluate@0") == {"base", "seed", "corpus", "backward",

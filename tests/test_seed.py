@@ -61,8 +61,9 @@ def test_too_small_to_split_is_a_clear_error():
 
 @pytest.mark.parametrize("line, message", [
     ('{"instruction": "x", "output": "y"\n', "bad.jsonl:2: malformed JSON"),
-    ('{"instruction": "x"}\n', "bad.jsonl:2: missing or empty field 'output'"),
-    ('[1, 2]\n', "bad.jsonl:2: expected a JSON object"),
+    ('{"instruction": "x"}\n', "bad.jsonl:2: missing field 'output'"),
+    ('{"instruction": " ", "output": "y"}\n', "bad.jsonl:2: empty field 'instruction'"),
+    ('[1, 2]\n', "bad.jsonl:2: expected a JSON object, found an array"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, line, message):
     path = tmp_path / "bad.jsonl"

@@ -1,0 +1,117 @@
+"""`dvc plots show` as a person sees it: each plot's fields, axis types and template in the
+Vega-Lite specs DVC emits (`dvc plots show --json`), and what they draw, rendered offline."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import vl_convert
+
+from conftest import ROOT
+from test_bad_input import jsonl
+
+MODELS = ["M_0", "M_1", "M_2"]
+WIN_RATES = {"win_rate_vs_reference", "win_rate_vs_M0", "weighted_win_rate_vs_reference",
+             "weighted_win_rate_vs_M0"}
+
+
+def dvc(project, *args) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env,
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def plots(tmp_path_factory) -> dict[str, dict]:
+    """The specs of a project with the shipped dvc.yaml, params and templates: the by-model
+    table written by the compare stage, the default run's histograms and loss curves."""
+    project = tmp_path_factory.mktemp("plots")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    dvc(project, "init", "-q")
+    for name in ("dvc.yaml", "params.yaml", "data/labels.jsonl", "plots/scores", "plots/loss",
+                 ".dvc/plots"):
+        source, target = ROOT / name, project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree(source, target, dirs_exist_ok=True) if source.is_dir()
+         else shutil.copy(source, target))
+    for t in range(3):
+        (project / "metrics/evaluate").mkdir(parents=True, exist_ok=True)
+        (project / "metrics/judge").mkdir(parents=True, exist_ok=True)
+        (project / f"metrics/evaluate/{t}.json").write_text(json.dumps({"nll": 2.5 - t / 10}))
+        result = {"win_rate": 0.4 + t / 10, "weighted_win_rate": 0.45 + t / 10}
+        judged = {"vs_reference": result, **({"vs_M0": result} if t else {})}
+        (project / f"metrics/judge/{t}.json").write_text(json.dumps(judged))
+    (project / "candidates.jsonl").write_bytes(jsonl({"id": "c0", "instruction": "x"}))
+    (project / "curated").mkdir()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages/compare.py"), "metrics/evaluate", "metrics/judge",
+         "candidates.jsonl", "curated", "plots/iterations.csv", "metrics/curation.json"],
+        cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(dvc(project, "plots", "show", "--json"))
+    return {name: renderers[0]["content"] for name, renderers in shown["data"].items()}
+
+
+def axis(spec: dict, channel: str) -> tuple[str, str]:
+    encoding = spec.get("encoding") or spec["layer"][0]["encoding"]
+    return encoding[channel]["field"], encoding[channel]["type"]
+
+
+def drawn(spec: dict) -> list[str]:
+    """What the rendered picture says: its axes and marks, as screen readers get them."""
+    import re
+
+    return re.findall(r'aria-label="([^"]+)"', vl_convert.vegalite_to_svg(spec))
+
+
+def test_every_plot_is_there(plots):
+    assert set(plots) == {"Win rate by model", "Reference NLL by model", "plots/scores/1.csv",
+                          "plots/scores/2.csv", "plots/loss/backward.csv"} | {
+        f"plots/loss/forward-{t}.csv" for t in range(3)}
+
+
+@pytest.mark.parametrize("plot", ["plots/scores/1.csv", "plots/scores/2.csv"])
+def test_rating_histograms_are_bars_of_counts_over_the_ratings(plots, plot):
+    spec = plots[plot]
+    assert spec["mark"]["type"] == "bar"  # .dvc/plots/histogram.json
+    assert axis(spec, "x") == ("score", "ordinal") and axis(spec, "y") == ("count", "quantitative")
+    counts = {row["score"]: int(row["count"]) for row in spec["data"]["values"]}
+    assert list(counts) == ["1", "2", "3", "4", "5"]
+    labels = drawn(spec)
+    assert any("discrete scale with 5 values: 1, 2, 3, 4, 5" in label for label in labels)
+    assert any("linear scale" in label and "Y-axis" in label for label in labels)
+    bars = [label for label in labels if label.startswith("rating (rounded): ")]
+    assert bars == [f"rating (rounded): {r}; candidates: {c}; rev: workspace"
+                    for r, c in counts.items()]
+
+
+def test_win_rates_by_model_on_an_ordinal_axis(plots):
+    spec = plots["Win rate by model"]
+    assert axis(spec, "x") == ("model", "ordinal")
+    assert axis(spec, "y") == ("dvc_inferred_y_value", "quantitative")
+    assert spec["layer"][0]["encoding"]["y"]["scale"] == {"domain": [0, 1]}  # win_rate.json
+    rows = spec["data"]["values"]
+    assert {row["field"] for row in rows} == WIN_RATES
+    assert [row["model"] for row in rows if row["field"] == "win_rate_vs_reference"] == MODELS
+    labels = drawn(spec)
+    assert any("discrete scale with 3 values: M_0, M_1, M_2" in label for label in labels)
+    assert any("legend titled 'metric'" in label and "4 values" in label for label in labels)
+
+
+def test_reference_nll_by_model_on_an_ordinal_axis(plots):
+    spec = plots["Reference NLL by model"]
+    assert axis(spec, "x") == ("model", "ordinal") and axis(spec, "y") == ("nll", "quantitative")
+    assert [layer["mark"] for layer in spec["layer"]][0] == "line"  # by_model.json
+    assert [row["model"] for row in spec["data"]["values"]] == MODELS
+    assert any("discrete scale with 3 values: M_0, M_1, M_2" in label for label in drawn(spec))
+
+
+@pytest.mark.parametrize("plot", ["plots/loss/backward.csv", "plots/loss/forward-1.csv"])
+def test_loss_curves_over_steps(plots, plot):
+    spec = plots[plot]
+    assert axis(spec, "x") == ("step", "quantitative")
+    assert spec["layer"][0]["encoding"]["y"]["field"] == "loss"  # DVC's linear template
+    assert spec["title"]["text"].startswith("Training loss of M_")
