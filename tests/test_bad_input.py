@@ -227,9 +227,8 @@ def run_curate(tmp_path, candidates, scores):
     project = make_project(tmp_path)
     (project / "candidates.jsonl").write_bytes(jsonl(*candidates))
     (project / "scores.jsonl").write_bytes(jsonl(*scores))
-    (project / "train0.jsonl").write_bytes(jsonl(*PAIRS))
-    return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "train0.jsonl",
-                        "curated.jsonl", "train1.jsonl", "curate-metrics.json", "curated.md")
+    return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "curated.jsonl",
+                        "curate-metrics.json", "curated.md")
 
 
 CANDIDATES = [dict(PAIR, id=f"c{i}") for i in range(3)]
