@@ -193,8 +193,8 @@ class ScoreParams:
     max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
     samples: int  # generate mode: ratings per candidate, averaged
     temperature: float  # generate mode: 0 is greedy; samples > 1 needs sampling
-    check_sample: int  # candidates rated again with swapped outputs (the rater check); 0: none
-    check_confidence: float  # of the rater check's AUC interval
+    check_sample: int = 0  # candidates rated again with swapped outputs (the rater check); 0: none
+    check_confidence: float = 0.95  # of the rater check's AUC interval
 
     def __post_init__(self):
         _require(self.samples >= 1, "samples", "must be at least 1")

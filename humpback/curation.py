@@ -30,8 +30,8 @@ def read_scores(path: str | Path, candidate_ids: set[str], mode: str = "logprob"
         if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
             raise RecordError(f"{path}:{line}: field 'score' must be null or {scale}, found "
                               f"{json_type(score)}: {json.dumps(score)}")
-        in_range = math.isfinite(score) if mode == "likelihood" else 1 <= score <= 5  # NaN fails
-        if score is not None and not in_range:
+        if score is not None and not (math.isfinite(score) if mode == "likelihood"
+                                      else 1 <= score <= 5):  # NaN fails both
             raise RecordError(f"{path}:{line}: field 'score' must be null or {scale} "
                               f"(score.mode: {mode}), found {score!r}")
         if record["id"] not in candidate_ids:

@@ -236,8 +236,8 @@ BAD_SCORES = {
     "duplicate id": ([{"id": "c0", "score": 4.0}, {"id": "c1", "score": 2.0},
                       {"id": "c0", "score": 5.0}], "scores.jsonl:3: duplicate id 'c0' (first on line 1)"),
     "score out of range": ([{"id": "c0", "score": 7}],
-                           "scores.jsonl:1: field 'score' must be null or a number from 1 to 5, "
-                           "found 7"),
+                           "scores.jsonl:1: field 'score' must be null or a number from 1 to 5 "
+                           "(score.mode: logprob), found 7"),
     "score not a number": ([{"id": "c0", "score": None}, {"id": "c1", "score": "5"}],
                            "scores.jsonl:2: field 'score' must be null or a number from 1 to 5, "
                            'found a string: "5"'),

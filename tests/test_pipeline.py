@@ -134,7 +134,7 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     data_card = DatasetCard.load(project / "data/curated/2.md", ignore_metadata_errors=False)
     assert data_card.data.configs == [{"config_name": "default", "data_files": "2.jsonl"}]
     assert f"{len(candidates)} kept of {len(candidates)} candidates" in data_card.text
-    assert "M_1 rated" in data_card.text  # the model that rated iteration 2
+    assert "M_1 scored" in data_card.text  # the model that rated iteration 2
     assert "min_score: 1.0" in data_card.text and "min_chars:" in data_card.text
     metrics = json.loads((project / "metrics/score/1.json").read_text())
     assert metrics["candidates"] == len(candidates) and sum(metrics["histogram"].values()) == len(candidates)
