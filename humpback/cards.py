@@ -90,6 +90,14 @@ def _base_text(base) -> str:
             "`base_model`)")
 
 
+_SCORING = {
+    "likelihood": "how much the instruction raises the log-likelihood of the output, in nats per "
+                  "token",
+    "logprob": "the expected rating on a 5-point scale, from its probabilities of 1-5",
+    "generate": "a written rating on a 5-point scale",
+}
+
+
 def curated_card(*, iteration: str, rater: str, data_file: str, sources: list[str],
                  corpus_params, score_params, curate_params, candidates: int, kept: list[dict],
                  histogram: dict) -> DatasetCard:
@@ -109,9 +117,9 @@ def curated_card(*, iteration: str, rater: str, data_file: str, sources: list[st
     text = f"""# Curated set, iteration {iteration}
 
 Instruction-output pairs made by instruction backtranslation: each output is a segment of
-unlabeled text, each instruction was written for it by the backward model, and {rater} rated
-every pair on a 5-point scale; the pairs that passed the threshold are kept in `{data_file}`,
-best first.
+unlabeled text, each instruction was written for it by the backward model, and {rater} scored
+every pair ({_SCORING[score_params.mode]}); the pairs that passed the threshold are kept in
+`{data_file}`, best first.
 
 - **Sources:** {", ".join(sources)}
 - **Pairs:** {len(kept)} kept of {candidates} candidates
@@ -130,7 +138,8 @@ best first.
         "max_segment_chars": score_params.max_segment_chars})}
 ```
 
-Score histogram of all candidates (rounded scores):
+Score histogram of all candidates ({"bars of 0.25 nats per token" if score_params.mode ==
+"likelihood" else "rounded ratings"}):
 
 | score | candidates |
 |---|---|
@@ -143,6 +152,63 @@ Score histogram of all candidates (rounded scores):
 ```
 """
     return DatasetCard(f"---\n{metadata.to_yaml()}\n---\n\n{text}")
+
+
+def rewritten_card(*, iteration: str, settings, records: list[dict], summary: dict | None,
+                   data_file: str, examples: int = 3) -> DatasetCard:
+    """The card of iteration t's rewrites: how they were made, what was dropped and why, what
+    the kept ones carry of their originals, and pairs before and after."""
+    metadata = DatasetCardData(
+        pretty_name=f"Humpback rewritten answers, iteration {iteration}",
+        task_categories=["text-generation"],
+        language_creators=["found", "machine-generated"],
+        size_categories=[size_category(summary["kept"] if summary else 0)],
+        tags=TAGS + ["synthetic", "rewritten"],
+        configs=[{"config_name": "default", "data_files": data_file}],
+    )
+    if summary is None:
+        text = f"""# Rewritten answers, iteration {iteration}
+
+Answer rewriting is off (`rewrite.enabled: false`, the paper's setting): M_{iteration} trains on the
+curated pairs as they are, and `{data_file}` is empty.
+"""
+        return DatasetCard(f"---\n{metadata.to_yaml()}\n---\n\n{text}")
+    shown = [r for r in records if not r["dropped"]][:examples]
+    pairs = "\n\n".join(
+        f"### {r['id']}\n\n**Instruction:** {r['instruction']}\n\n**Before (the curated text):**"
+        f"\n\n{_quote(r['original'])}\n\n**After (the rewrite):**\n\n{_quote(r['rewrite'])}"
+        for r in shown) or "No rewrite was kept."
+    text = f"""# Rewritten answers, iteration {iteration}
+
+Each pair curated in iteration {iteration} with its output rewritten by `{settings.model}` into an
+assistant's answer to the instruction, from the original text alone (answer rewriting, Nguyen et al.
+2024, "Better Alignment with Instruction Back-and-Forth Translation"). `{data_file}` keeps every
+original beside its rewrite; M_{iteration} trains on the kept rewrites. A rewrite that was empty,
+refused, echoed the prompt or used up its token budget is dropped, never trained on.
+
+## What came out
+
+```yaml
+{_yaml(summary)}
+```
+
+## Settings
+
+```yaml
+{_yaml({k: getattr(settings, k) for k in ("model", "revision", "prompt", "max_new_tokens",
+                                          "temperature")})}
+```
+
+## Pairs before and after
+
+{pairs}
+"""
+    return DatasetCard(f"---\n{metadata.to_yaml()}\n---\n\n{text}")
+
+
+def _quote(text: str, limit: int = 600) -> str:
+    cut = text if len(text) <= limit else text[:limit].rstrip() + " [...]"
+    return "\n".join(f"> {line}" if line else ">" for line in cut.splitlines())
 
 
 def hub_card(*, name: str, params, rows: int, folder: str) -> DatasetCard:

@@ -210,26 +210,34 @@ class AugmentParams:
 
 @dataclass(frozen=True)
 class ScoreParams:
-    mode: Literal["logprob", "generate"]
+    # likelihood: how much the instruction raises the output's log-likelihood (nats per token)
+    # logprob: P(1..5) after the rubric's "Score:" | generate: the paper's reasoning + "Score: n"
+    mode: Literal["likelihood", "logprob", "generate"]
     batch_size: int
     max_new_tokens: int  # generate mode: room for the brief reasoning and the `Score: n` line
     max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
     samples: int  # generate mode: ratings per candidate, averaged
     temperature: float  # generate mode: 0 is greedy; samples > 1 needs sampling
+    check_sample: int = 0  # candidates rated again with swapped outputs (the rater check); 0: none
+    check_confidence: float = 0.95  # of the rater check's AUC interval
 
     def __post_init__(self):
         _require(self.samples >= 1, "samples", "must be at least 1")
+        _require(self.check_sample == 0 or self.check_sample >= 2, "check_sample",
+                 "must be 0 (no check) or at least 2")
+        _require(0 < self.check_confidence < 1, "check_confidence", "must be between 0 and 1")
         _require(self.samples == 1 or (self.mode == "generate" and self.temperature > 0),
                  "samples", "more than one rating needs mode: generate and temperature > 0")
 
 
 @dataclass(frozen=True)
 class CurateParams:
-    min_score: float  # k: keep candidates scoring >= k (1-5)
+    # k: keep candidates scoring >= k, in the scoring mode's units (1-5 for the rubric modes,
+    # nats per token for likelihood); null: no threshold
+    min_score: Optional[float]
     top_fraction: Optional[float]  # then keep at most this fraction of candidates, best first
 
     def __post_init__(self):
-        _require(1 <= self.min_score <= 5, "min_score", "must be between 1 and 5")
         _require(self.top_fraction is None or 0 < self.top_fraction <= 1,
                  "top_fraction", "must be in (0, 1] or null")
 
@@ -281,6 +289,34 @@ class JudgeParams:
 
 
 @dataclass(frozen=True)
+class RewriteParams:
+    """Answer rewriting (Nguyen et al. 2024) between curate@t and forward@t: off by default."""
+    enabled: bool
+    model: str  # self (M_{t-1}, the iteration's rater) | base | a folder under models/sources, a hub id | http
+    revision: Optional[str]  # a hub id's commit (40 hex characters); null otherwise
+    prompt: str  # template file with {instruction} and {original}
+    max_new_tokens: int  # a rewrite that needs more is cut off: dropped and counted
+    temperature: float  # 0: greedy
+    batch_size: int
+    base_url: Optional[str]  # model: http; an OpenAI-compatible endpoint
+    api_model: Optional[str]  # model: http; the model name the endpoint serves
+    api_key_env: str  # model: http; the environment variable holding the key (never the key)
+    max_in_flight: int  # model: http; requests open at once
+    retries: int  # model: http; further tries of a request refused with 429 or 5xx
+
+    def __post_init__(self):
+        _check_model_source(self.model, self.revision, "model", "revision",
+                            extra=("self", "base", "http"))
+        _require(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
+        _require(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None,
+                 "api_key_env", "must name an environment variable; keep the key itself out of "
+                 "params.yaml")
+        if self.model == "http":
+            _require(self.base_url, "base_url", "is needed with model: http")
+            _require(self.api_model, "api_model", "is needed with model: http")
+
+
+@dataclass(frozen=True)
 class StorageParams:
     push_intermediates: bool  # false: `humpback push` skips the base model, candidates, scores
 
@@ -301,6 +337,7 @@ class Params:
     forward: TrainParams
     score: ScoreParams
     curate: CurateParams
+    rewrite: RewriteParams
     evaluate: EvaluateParams
     judge: JudgeParams
     storage: StorageParams
@@ -314,6 +351,9 @@ class Params:
             _require(t.isdigit() and int(t) >= 1, f"iterations.{t}", "must be a number >= 1")
             _require(previous == int(t) - 1, f"iterations.{t}",
                      f"iteration {t} must be rated by model {int(t) - 1}, got {previous}")
+        if self.score.mode != "likelihood" and self.curate.min_score is not None:
+            _require(1 <= self.curate.min_score <= 5, "curate.min_score",
+                     f"must be between 1 and 5 with score.mode: {self.score.mode}")
         for name in self.hub:
             _require(re.fullmatch(r"[A-Za-z0-9_-]+", name), f"hub.{name}",
                      "name it with letters, digits, - and _ (it names a file and a stage)")
@@ -509,7 +549,8 @@ def _check_layout(params: Params) -> None:
                  f"{section}.accelerate_config",
                  f"{config!r}: an Accelerate config must be a .yaml file under {LAUNCH_CONFIGS}/, "
                  f"the folder the training stages depend on in dvc.yaml: move or copy it there")
-    for key, model in (("base.model", params.base.model), ("judge.model", params.judge.model)):
+    for key, model in (("base.model", params.base.model), ("judge.model", params.judge.model),
+                       ("rewrite.model", params.rewrite.model)):
         if model not in ("smollm2", "self", "base", "http") and _is_local(model):
             _require(_inside(model, MODEL_SOURCES), key,
                      f"{model!r}: a local model folder must be under {MODEL_SOURCES}/, which the "

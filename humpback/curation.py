@@ -16,21 +16,24 @@ def read_candidates(path: str | Path) -> list[dict]:
     return [record for _, record in unique_ids(numbered, path)]
 
 
-def read_scores(path: str | Path, candidate_ids: set[str]) -> list[dict]:
+def read_scores(path: str | Path, candidate_ids: set[str], mode: str = "logprob") -> list[dict]:
     """Score records, checked before anything is kept: one per candidate id, and a score that is
-    null (unrated) or a number from 1 to 5. A hand-edited or stale scores file fails on its
-    line instead of sorting strings against numbers or keeping a NaN."""
+    null (unrated) or a number (from 1 to 5 for the rubric modes; any finite number of nats per
+    token for likelihood). A hand-edited or stale scores file fails on its line instead of
+    sorting strings against numbers or keeping a NaN."""
+    scale = "a number from 1 to 5" if mode != "likelihood" else "a finite number"
     scores = []
     for line, record in unique_ids(numbered_jsonl(path, required=["id"]), path):
         if "score" not in record:
             raise RecordError(f"{path}:{line}: missing field 'score'")
         score = record["score"]
         if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-            raise RecordError(f"{path}:{line}: field 'score' must be null or a number from 1 to "
-                              f"5, found {json_type(score)}: {json.dumps(score)}")
-        if score is not None and not 1 <= score <= 5:  # NaN too
-            raise RecordError(f"{path}:{line}: field 'score' must be null or a number from 1 to "
-                              f"5, found {score!r}")
+            raise RecordError(f"{path}:{line}: field 'score' must be null or {scale}, found "
+                              f"{json_type(score)}: {json.dumps(score)}")
+        if score is not None and not (math.isfinite(score) if mode == "likelihood"
+                                      else 1 <= score <= 5):  # NaN fails both
+            raise RecordError(f"{path}:{line}: field 'score' must be null or {scale} "
+                              f"(score.mode: {mode}), found {score!r}")
         if record["id"] not in candidate_ids:
             raise RecordError(f"{path}:{line}: id {record['id']!r} is not among the candidates")
         scores.append(record)
@@ -42,7 +45,8 @@ def curate(candidates: list[dict], scores: list[dict], params: CurateParams) -> 
     by_id = {s["id"]: s for s in scores}
     rated = [(by_id[c["id"]]["score"], c) for c in candidates
              if by_id.get(c["id"], {}).get("score") is not None]
-    passing = sorted((pair for pair in rated if pair[0] >= params.min_score),
+    passing = sorted((pair for pair in rated
+                      if params.min_score is None or pair[0] >= params.min_score),
                      key=lambda pair: (-pair[0], pair[1]["id"]))
     if params.top_fraction is not None:
         passing = passing[: math.floor(len(candidates) * params.top_fraction)]
@@ -51,8 +55,10 @@ def curate(candidates: list[dict], scores: list[dict], params: CurateParams) -> 
 
 
 def training_set(seed_pairs: list[dict], curated: list[dict]) -> list[dict]:
-    """M_t's training data: the seed pairs plus the curated pairs, each marked with its source."""
-    return [{**p, "source": "seed"} for p in seed_pairs] + curated
+    """M_t's training data: the seed pairs plus the curated (or rewritten) pairs, each marked with
+    its source."""
+    return [{**p, "source": "seed"} for p in seed_pairs] + [{**p, "source": "augmented"}
+                                                            for p in curated]
 
 
 def read_labels(path) -> dict[tuple[str, str], bool]:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Sequence
 
-from humpback.config import JudgeParams
-from humpback.engines import Endpoint, Engine, EngineSpec, Sampling
+from humpback.engines import Engine, Sampling
 from humpback.prompts import chat_prompt, render
 
 # "Winner: A", "**Winner:** B", "winner = tie", "Winner: Response A", "Winner: (b)".
@@ -50,21 +49,6 @@ def verdict_token_ids(tokenizer) -> list[list[int]]:
     """For A, B and tie, the first token that spells each, with or without a leading space."""
     return [sorted({tokenizer.encode(text, add_special_tokens=False)[0]
                     for text in (choice, f" {choice}")}) for choice in CHOICES]
-
-
-def judge_spec(params: JudgeParams, backend: str, base_dir, model_dir) -> EngineSpec:
-    """The judge named by `judge.model`: the model under test, the base model, another model (a
-    folder under models/sources, or a hub id at `judge.revision`) on the stages' backend, or an
-    OpenAI-compatible endpoint."""
-    if params.model == "http":
-        return EngineSpec("http", endpoint=Endpoint(params.base_url, params.api_model,
-                                                    params.api_key_env, params.max_in_flight,
-                                                    params.retries))
-    if params.model == "self":
-        return EngineSpec(backend, str(base_dir), str(model_dir), batch_size=params.batch_size)
-    if params.model == "base":
-        return EngineSpec(backend, str(base_dir), batch_size=params.batch_size)
-    return EngineSpec(backend, params.model, revision=params.revision, batch_size=params.batch_size)
 
 
 def judge_prompts(template: str, tokenizer, instruction: str, model_output: str,

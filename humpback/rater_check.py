@@ -14,6 +14,8 @@ import math
 from statistics import NormalDist
 from typing import Iterable, Sequence
 
+SWAP_MARK = "~"  # a swapped record's id: "<candidate id>~<id of the output's candidate>"
+
 
 def sample_ids(ids: Iterable[str], size: int, seed: int) -> list[str]:
     """A fixed sample of `size` ids, the same in every iteration (chosen by a seeded hash, so
@@ -29,7 +31,7 @@ def swapped(sampled: Sequence[dict]) -> list[dict]:
     genuine candidate."""
     if len(sampled) < 2:
         return []
-    return [{"id": f"{c['id']}~{other['id']}", "instruction": c["instruction"],
+    return [{"id": f"{c['id']}{SWAP_MARK}{other['id']}", "instruction": c["instruction"],
              "output": other["output"]}
             for c, other in zip(sampled, [*sampled[1:], sampled[0]])
             if other["output"] != c["output"]]
@@ -93,3 +95,26 @@ def _psi(x: float, y: float) -> float:
 def _var(values: Sequence[float]) -> float:
     mean = sum(values) / len(values)
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def load_sample(path, size: int, seed: int) -> list[dict]:
+    """The fixed sample of candidates from a candidates file, in sample order."""
+    from humpback.records import read_jsonl
+
+    chosen = sample_ids((c["id"] for c in read_jsonl(path, required=["id"])), size, seed)
+    rank = {i: n for n, i in enumerate(chosen)}
+    picked = [c for c in read_jsonl(path, required=["id", "instruction", "output"])
+              if c["id"] in rank]
+    return sorted(picked, key=lambda c: rank[c["id"]])
+
+
+def is_swapped(record: dict) -> bool:
+    return SWAP_MARK in record["id"]
+
+
+def warning(stage: str, result: dict) -> str:
+    """The one line a stage ends with when its rater is indistinguishable from chance."""
+    interval = (f"AUC {result['auc']} [{result['ci_low']}, {result['ci_high']}]"
+                if result["auc"] is not None else "no comparable ratings")
+    return (f"warning: {stage}: the rater scores genuine pairs no better than pairs with swapped "
+            f"outputs ({interval}): curation at this size is indistinguishable from chance")

@@ -19,18 +19,23 @@ _REFUSAL = re.compile(
     r"i am (not able|unable)|as an ai\b|unfortunately,? i)", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z_]{3,}")
-ECHO_MIN_CHARS = 30  # a line of the prompt's own text this long found in a rewrite is an echo
+ECHO_WORDS = 8  # a run of this many words of the prompt's own text found in a rewrite is an echo
 RARE_SHARE = 0.05  # rare: a word in at most this share of the curated outputs (at least one)
 DROP_REASONS = ("empty", "refused", "echoed_prompt", "over_budget")
 
 
-def prompt_lines(template: str) -> list[str]:
-    """The template's own text (lines without placeholders), which a rewrite must not repeat."""
-    return [line.strip() for line in template.splitlines()
-            if len(line.strip()) >= ECHO_MIN_CHARS and "{" not in line]
+def prompt_lines(template: str) -> set[tuple[str, ...]]:
+    """Every run of ECHO_WORDS words of the template's own text (its lines without placeholders):
+    a rewrite that repeats one is repeating its orders, not answering."""
+    runs = set()
+    for line in template.splitlines():
+        if "{" not in line:
+            words = _words(line)
+            runs.update(tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1))
+    return runs
 
 
-def review(rewrite: str, template_lines: list[str], over_budget: bool) -> str | None:
+def review(rewrite: str, template_runs: set[tuple[str, ...]], over_budget: bool) -> str | None:
     """Why a rewrite is dropped (one of DROP_REASONS), or None to keep it."""
     text = rewrite.strip()
     if not text:
@@ -39,10 +44,15 @@ def review(rewrite: str, template_lines: list[str], over_budget: bool) -> str | 
         return "over_budget"
     if _REFUSAL.match(text):
         return "refused"
-    flat = " ".join(text.split()).lower()
-    if any(" ".join(line.split()).lower() in flat for line in template_lines):
+    words = _words(text)
+    if any(tuple(words[i:i + ECHO_WORDS]) in template_runs
+           for i in range(len(words) - ECHO_WORDS + 1)):
         return "echoed_prompt"
     return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def rare_words(outputs: Iterable[str]) -> set[str]:
@@ -86,3 +96,25 @@ def summary(records: list[dict]) -> dict:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def rewrite_chunk(engine, template: str, pairs: list[dict], max_new_tokens: int,
+                  temperature: float, seed: int, tokenizer) -> list[dict]:
+    """The rewriter's reply to each curated pair, with the reason it is dropped (or None).
+    `tokenizer` counts the reply's tokens (the engine's own; for an endpoint, the base model's):
+    a reply that used up its budget was cut off."""
+    from humpback.engines import Sampling
+    from humpback.prompts import chat_prompt, render
+
+    users = [render(template, instruction=p["instruction"], original=p["output"]) for p in pairs]
+    prompts = users if engine.tokenizer is None else [chat_prompt(engine.tokenizer, u)
+                                                      for u in users]
+    replies = engine.generate(prompts, Sampling(max_new_tokens, temperature, seed=seed))
+    lines = prompt_lines(template)
+    records = []
+    for pair, reply in zip(pairs, replies):
+        used = len(tokenizer(reply, add_special_tokens=False)["input_ids"])
+        # decoding and encoding again may merge a token or two: within one of the budget is "used"
+        records.append({"id": pair["id"], "rewrite": reply.strip(),
+                        "dropped": review(reply, lines, over_budget=used >= max_new_tokens - 1)})
+    return records

@@ -1,6 +1,10 @@
-"""Self-curation: the current model rates each candidate (instruction, output) on a 5-point scale.
+"""Self-curation: the current model scores each candidate (instruction, output).
 
-Two modes. `generate` is the paper's: a brief reasoning, then a last line `Score: n`, parsed
+`likelihood` asks how much the instruction raises the model's log-likelihood of the output: the
+mean per-token log-probability of the output after the instruction, minus that of the output
+after an empty user turn (nats per token; IFD = exp(-score), Li et al. 2023 and 2024,
+"Superfiltering"). It needs no rubric and no parsing, and a small model's ranking agrees with a
+large one's. The rubric modes rate on the paper's 5-point scale, in two ways. `generate` is the paper's: a brief reasoning, then a last line `Score: n`, parsed
 leniently. `logprob` reads the model's next-token probabilities of 1-5 after a prompt ending in
 `Score:` (one forward pass, no parsing): a 135M model rarely writes a parseable rating but puts most
 of its probability on the digits, so the expected score is usable where the text is not.
@@ -8,13 +12,15 @@ of its probability on the digits, so the expected score is usable where the text
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Sequence
 
 from humpback.config import ScoreParams
 from humpback.engines import Engine, Sampling
-from humpback.prompts import chat_prompt, render
+from humpback.metrics import score_histogram
+from humpback.prompts import chat_example, chat_prompt, render
 
 RATINGS = (1, 2, 3, 4, 5)
 # "Score: 4", "**Score:** 4", "Score = 4/5", "score: 4 out of 5", "Score: [4]", "Rating: 4".
@@ -98,6 +104,8 @@ def expected_rating(probs: Sequence[float]) -> tuple[float, int]:
 def score_candidates(engine: Engine, template: str, candidates: list[dict],
                      params: ScoreParams, seed: int) -> list[dict]:
     """One score record per candidate, in candidate order."""
+    if params.mode == "likelihood":
+        return likelihood_scores(engine, candidates, params.max_segment_chars)
     tokenizer = engine.tokenizer
     prompts = [rating_prompt(template, tokenizer, c["instruction"], c["output"], params.mode,
                              params.max_segment_chars) for c in candidates]
@@ -124,15 +132,39 @@ def score_candidates(engine: Engine, template: str, candidates: list[dict],
     return records
 
 
+def likelihood_scores(engine: Engine, candidates: list[dict], max_chars: int) -> list[dict]:
+    """How much each candidate's instruction raises the log-likelihood of its output: the mean
+    log-probability per output token given the instruction, minus the same without it (the
+    chat template around an empty user turn). Positive: the instruction makes the output more
+    likely, as a genuine instruction does; IFD, the perplexity ratio, is exp(-score)."""
+    pairs = []
+    for c in candidates:
+        output = c["output"][:max_chars]
+        pairs += [chat_example(engine.tokenizer, c["instruction"], output),
+                  chat_example(engine.tokenizer, "", output)]
+    logprobs = engine.token_logprobs(pairs)
+    records = []
+    for c, given, alone in zip(candidates, logprobs[0::2], logprobs[1::2]):
+        record = {"id": c["id"], "score": None, "output_tokens": len(given)}
+        if given and alone:
+            with_instruction, without = sum(given) / len(given), sum(alone) / len(alone)
+            gain = with_instruction - without
+            record.update(score=round(gain, 4), logprob_given_instruction=round(with_instruction, 4),
+                          logprob_alone=round(without, 4), ifd=round(math.exp(-gain), 4))
+        records.append(record)
+    return records
+
+
 class Summary:
     """Running metrics over score records (count, parse rate, mean, histogram of rounded
     scores; in generate mode the ratings with no score and with one outside 1-5), kept as counts
     so memory stays flat however many candidates stream past."""
 
-    def __init__(self):
+    def __init__(self, mode: str = "logprob"):
+        self.mode = mode
         self.candidates = self.parsed = self.unparseable = self.out_of_range = 0
         self.total = self.digit_mass = 0.0
-        self.histogram: Counter = Counter()
+        self.scores: Counter = Counter()  # score -> count: memory grows with distinct scores only
 
     def add(self, records: list[dict]) -> None:
         for record in records:
@@ -144,7 +176,7 @@ class Summary:
             if record["score"] is not None:
                 self.parsed += 1
                 self.total += record["score"]
-                self.histogram[round(record["score"])] += 1
+                self.scores[record["score"]] += 1
 
     def metrics(self) -> dict:
         metrics = {
@@ -152,7 +184,7 @@ class Summary:
             "parsed": self.parsed,
             "parse_rate": round(self.parsed / self.candidates, 4) if self.candidates else 0.0,
             "mean_score": round(self.total / self.parsed, 4) if self.parsed else None,
-            "histogram": {str(r): self.histogram.get(r, 0) for r in RATINGS},
+            "histogram": {str(bar): n for bar, n in self._histogram().items()},
             "ratings_unparseable": self.unparseable,
             "ratings_out_of_range": self.out_of_range,
         }
@@ -162,4 +194,7 @@ class Summary:
 
     def table(self) -> list[dict]:
         """The histogram as rows for `dvc plots show`."""
-        return [{"score": r, "count": self.histogram.get(r, 0)} for r in RATINGS]
+        return [{"score": bar, "count": n} for bar, n in self._histogram().items()]
+
+    def _histogram(self) -> dict:
+        return score_histogram(self.scores.elements(), self.mode)

@@ -1,5 +1,6 @@
-"""compare: one row per model M_t (win rates, reference NLL, curated-set size, precision and
-recall of the curated set against hand labels) for `dvc plots show` and `dvc metrics show`."""
+"""compare: one row per model M_t (win rates, reference NLL, the rater check of M_t rating the
+next iteration, curated-set size, precision and recall of the curated set against hand labels)
+for `dvc plots show` and `dvc metrics show`."""
 
 import json
 from pathlib import Path
@@ -11,8 +12,8 @@ from humpback.records import read_jsonl
 from humpback.stage import run_stage
 
 
-def main(evaluate_dir: str, judge_dir: str, candidates: str, curated_dir: str, table: str,
-         metrics: str) -> None:
+def main(evaluate_dir: str, judge_dir: str, rater_dir: str, candidates: str, curated_dir: str,
+         table: str, metrics: str) -> None:
     params = load_params(stage="compare")
     labels = read_labels(params.evaluate.labels)
     pool = list(read_jsonl(candidates, required=["id", "instruction"]))
@@ -26,6 +27,9 @@ def main(evaluate_dir: str, judge_dir: str, candidates: str, curated_dir: str, t
             even = 0.5 if t == 0 and opponent == "M0" else None  # M_0 against itself: an even match
             row[f"win_rate_vs_{opponent}"] = result.get("win_rate", even)
             row[f"weighted_win_rate_vs_{opponent}"] = result.get("weighted_win_rate", even)
+        rater = _read(Path(rater_dir, f"{t + 1}.json"))  # M_t rates iteration t + 1
+        row.update(rater_auc=rater.get("auc"), rater_auc_low=rater.get("ci_low"),
+                   rater_auc_high=rater.get("ci_high"))
         row.update(mean_length=evaluated.get("mean_length"), curated=None)
         curated_path = Path(curated_dir, f"{t}.jsonl")
         if t > 0 and curated_path.exists():
@@ -42,5 +46,5 @@ def _read(path: Path) -> dict:
 
 
 if __name__ == "__main__":
-    run_stage(main, __doc__, "evaluate_dir", "judge_dir", "candidates", "curated_dir", "table",
-              "metrics")
+    run_stage(main, __doc__, "evaluate_dir", "judge_dir", "rater_dir", "candidates", "curated_dir",
+              "table", "metrics")

@@ -7,7 +7,8 @@ from pathlib import Path
 from humpback.chunk_runner import ChunkRunner
 from humpback.config import load_params
 from humpback.evaluation import load_instructions, mean_length
-from humpback.judging import Comparison, judge, judge_spec, win_rate
+from humpback.engines import chosen_spec
+from humpback.judging import Comparison, judge, win_rate
 from humpback.metrics import timed, write_metrics
 from humpback.prompts import load_template
 from humpback.records import JsonlWriter, RecordError, chunks, read_json
@@ -30,8 +31,8 @@ def main(base_dir: str, model_dir: str, answers: str, baseline_answers: str, jud
                     "model_output": a["output"], "other_output": o}
                    for a, o in zip(mine, others) if o is not None]
             for name, others in opponents.items()}
-    runner = ChunkRunner(judgements, judge_spec(settings, params.engine.backend, base_dir,
-                                                model_dir),
+    runner = ChunkRunner(judgements, chosen_spec(settings, params.engine.backend, base_dir,
+                                                 model_dir, settings.batch_size),
                          params.engine, key=(template, settings, Path(base_dir), Path(model_dir)),
                          desc="judge", unit="comparison")
     records = {name: [] for name in rows}

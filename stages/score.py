@@ -1,8 +1,11 @@
-"""score@t: M_{t-1} rates every candidate on the 5-point rubric (section `score`)."""
+"""score@t: M_{t-1} scores every candidate (section `score`), then rates a fixed sample again
+with the outputs swapped between candidates: the rater check, the AUC of genuine over swapped."""
 
+import itertools
+import sys
 from pathlib import Path
 
-from humpback import scoring
+from humpback import rater_check, scoring
 from humpback.chunk_runner import ChunkRunner
 from humpback.config import load_params
 from humpback.engines import EngineSpec
@@ -13,29 +16,46 @@ from humpback.stage import run_stage
 
 
 def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: str,
-         histogram: str) -> None:
+         histogram: str, rater_metrics: str, rater_curve: str) -> None:
     params = load_params(stage="score")
     template = load_template(params.prompts.score, {"instruction", "output"})
     rating = params.score
     stats: dict = {"mode": rating.mode, "backend": params.engine.backend}
-    summary = scoring.Summary()
+    summary = scoring.Summary(rating.mode)
     runner = ChunkRunner(scores, EngineSpec(params.engine.backend, base_dir, model_dir,
                                             batch_size=rating.batch_size),
                          params.engine, key=(template, rating, params.random_seed,
                                              Path(base_dir), Path(model_dir)),
                          desc="score", unit="candidate")
+    total = check_jsonl(candidates, ["id", "instruction", "output"])
+    sample = rater_check.load_sample(candidates, rating.check_sample, params.random_seed)
+    swapped = rater_check.swapped(sample)
+    genuine_ids, genuine, against = {c["id"] for c in sample}, [], []
     with timed(stats), JsonlWriter(scores) as out:
-        total = check_jsonl(candidates, ["id", "instruction", "output"])
-        records = chunks(read_jsonl(candidates, required=["id", "instruction", "output"]),
-                         params.engine.chunk_size)
-        for _, results in runner.map(lambda engine, chunk, seed: scoring.score_candidates(
-                engine, template, chunk, rating, seed), records, total, seed=params.random_seed):
+        records = itertools.chain(  # the swapped pairs go last, as chunks of their own
+            chunks(read_jsonl(candidates, required=["id", "instruction", "output"]),
+                   params.engine.chunk_size),
+            chunks(swapped, params.engine.chunk_size))
+        for chunk, results in runner.map(lambda engine, chunk, seed: scoring.score_candidates(
+                engine, template, chunk, rating, seed), records, total + len(swapped),
+                seed=params.random_seed):
+            if rater_check.is_swapped(chunk[0]):
+                against += [r["score"] for r in results if r["score"] is not None]
+                continue
             out.write(results)  # written to disk chunk by chunk
             summary.add(results)
-    write_metrics(metrics, {**summary.metrics(), **stats, **runner.finish()})
+            genuine += [r["score"] for r in results
+                        if r["id"] in genuine_ids and r["score"] is not None]
+    check = rater_check.report(genuine, against, rating.check_confidence)
+    write_metrics(metrics, {**summary.metrics(), **stats, "rater_check": check, **runner.finish()})
+    write_metrics(rater_metrics, check)
     write_table(histogram, summary.table())
+    write_table(rater_curve, rater_check.roc_curve(genuine, against) if genuine and against
+                else [])
+    if rating.check_sample and rater_check.is_chance(check):
+        print(rater_check.warning(f"score@{Path(scores).stem}", check), file=sys.stderr)
 
 
 if __name__ == "__main__":
     run_stage(main, __doc__, "base_dir", "model_dir", "candidates", "scores", "metrics",
-              "histogram")
+              "histogram", "rater_metrics", "rater_curve")

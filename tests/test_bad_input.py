@@ -228,9 +228,8 @@ def run_curate(tmp_path, candidates, scores):
     project = make_project(tmp_path)
     (project / "candidates.jsonl").write_bytes(jsonl(*candidates))
     (project / "scores.jsonl").write_bytes(jsonl(*scores))
-    (project / "train0.jsonl").write_bytes(jsonl(*PAIRS))
-    return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "train0.jsonl",
-                        "curated.jsonl", "train1.jsonl", "curate-metrics.json", "curated.md")
+    return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "curated.jsonl",
+                        "curate-metrics.json", "curated.md")
 
 
 CANDIDATES = [dict(PAIR, id=f"c{i}") for i in range(3)]
@@ -238,8 +237,8 @@ BAD_SCORES = {
     "duplicate id": ([{"id": "c0", "score": 4.0}, {"id": "c1", "score": 2.0},
                       {"id": "c0", "score": 5.0}], "scores.jsonl:3: duplicate id 'c0' (first on line 1)"),
     "score out of range": ([{"id": "c0", "score": 7}],
-                           "scores.jsonl:1: field 'score' must be null or a number from 1 to 5, "
-                           "found 7"),
+                           "scores.jsonl:1: field 'score' must be null or a number from 1 to 5 "
+                           "(score.mode: logprob), found 7"),
     "score not a number": ([{"id": "c0", "score": None}, {"id": "c1", "score": "5"}],
                            "scores.jsonl:2: field 'score' must be null or a number from 1 to 5, "
                            'found a string: "5"'),

@@ -98,7 +98,7 @@ def test_curated_data_card(tmp_path, kept, size):
     assert meta["task_categories"] == ["text-generation"]
     assert "instruction-backtranslation" in meta["tags"]
     assert meta["configs"] == [{"config_name": "default", "data_files": "1.jsonl"}]
-    assert f"{kept} kept of 2000 candidates" in card.text and "M_0 rated" in card.text
+    assert f"{kept} kept of 2000 candidates" in card.text and "M_0 scored" in card.text
     assert f"| 4 | {kept} |" in card.text and "min_chars:" in card.text
     assert path.read_bytes() == curated(tmp_path, kept).read_bytes()
 

@@ -65,7 +65,7 @@ def test_the_closure_follows_every_kind_of_import_without_importing(tmp_path):
 
 def test_finished_shards_survive_edits_to_code_the_stage_does_not_run(tmp_path):
     """resume.py keys a stage's shards by the same closure as its dvc.yaml deps: editing the
-    judge leaves augment's finished chunks valid, editing generation does not."""
+    judge leaves augment's finished chunks valid, editing the HF engine does not."""
     copy_files(tmp_path, ["stages", "humpback"])
     with inside(tmp_path):
         before = code_fingerprint("stages/augment.py", str(tmp_path))

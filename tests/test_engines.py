@@ -51,6 +51,23 @@ def test_generate_mode_with_several_samples(engine):
     assert records == score_candidates(engine, rubric(), CANDIDATES, params, seed=0)
 
 
+def test_likelihood_scores_are_the_gain_from_the_instruction(engine):
+    """likelihood mode: mean log-probability per output token after the instruction, minus the
+    same after an empty user turn; IFD is exp(-score). Computed here from the engine's own
+    per-token log-likelihoods, on the same tokens as training."""
+    params = dataclasses.replace(PARAMS.score, mode="likelihood")
+    records = score_candidates(engine, rubric(), CANDIDATES, params, seed=0)
+    for c, r in zip(CANDIDATES, records):
+        given, alone = engine.token_logprobs([chat_example(engine.tokenizer, c["instruction"],
+                                                           c["output"]),
+                                              chat_example(engine.tokenizer, "", c["output"])])
+        expected = sum(given) / len(given) - sum(alone) / len(alone)
+        assert r["id"] == c["id"] and r["score"] == pytest.approx(expected, abs=1e-3)
+        assert r["ifd"] == pytest.approx(math.exp(-r["score"]), rel=1e-3)
+        assert r["output_tokens"] == len(given)
+    assert records == score_candidates(engine, rubric(), CANDIDATES, params, seed=0)
+
+
 def test_token_logprobs_score_each_continuation_token(engine):
     examples = [chat_example(engine.tokenizer, user, answer) for user, answer in PAIRS]
     logprobs = engine.token_logprobs(examples)

@@ -91,7 +91,8 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_full_loop_then_only_curation_downstream_reruns(project):
     ran = repro(project)
     assert ran == {"base", "seed", "corpus", "backward", "augment", "forward@0", "forward@1",
-                   "forward@2", "score@1", "score@2", "curate@1", "curate@2"} | EVALUATION
+                   "forward@2", "score@1", "score@2", "curate@1", "curate@2", "rewrite@1",
+                   "rewrite@2"} | EVALUATION
 
     segments = read_jsonl(project / "data/corpus.jsonl")
     candidates = read_jsonl(project / "data/candidates.jsonl")
@@ -106,6 +107,18 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         train = read_jsonl(project / f"data/train/{t}.jsonl")
         assert len(curated) == len(candidates)  # min_score 1 keeps every rated candidate
         assert len(train) == len(read_jsonl(project / "data/train/0.jsonl")) + len(curated)
+        # rewriting is off: M_t trains on the curated pairs as they are
+        assert (project / f"data/rewritten/{t}.jsonl").read_text() == ""
+        assert train[-len(curated):] == curated
+        # the rater check: every candidate (12 < score.check_sample) rated again with another's
+        # output; the tiny random model cannot tell them apart, and the check says so
+        check = json.loads((project / f"metrics/rater/{t}.json").read_text())
+        assert check["genuine"] == check["swapped"] == len(candidates)
+        assert check["ci_low"] <= check["auc"] <= check["ci_high"]
+        assert check == json.loads((project / f"metrics/score/{t}.json").read_text())["rater_check"]
+        curve = list(csv.DictReader((project / f"plots/rater/{t}.csv").open()))
+        assert curve[0] == {"false_positive_rate": "0.0", "true_positive_rate": "0.0"}
+        assert curve[-1] == {"false_positive_rate": "1.0", "true_positive_rate": "1.0"}
     for model in ("backward", "forward/0", "forward/1", "forward/2"):
         files = {p.name for p in (project / "models" / model).iterdir()}
         assert {"adapter_model.safetensors", "adapter_config.json", "README.md"} <= files
@@ -121,7 +134,7 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     data_card = DatasetCard.load(project / "data/curated/2.md", ignore_metadata_errors=False)
     assert data_card.data.configs == [{"config_name": "default", "data_files": "2.jsonl"}]
     assert f"{len(candidates)} kept of {len(candidates)} candidates" in data_card.text
-    assert "M_1 rated" in data_card.text  # the model that rated iteration 2
+    assert "M_1 scored" in data_card.text  # the model that rated iteration 2
     assert "min_score: 1.0" in data_card.text and "min_chars:" in data_card.text
     metrics = json.loads((project / "metrics/score/1.json").read_text())
     assert metrics["candidates"] == len(candidates) and sum(metrics["histogram"].values()) == len(candidates)
@@ -151,6 +164,9 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
         rows = list(csv.DictReader(handle))
     assert [row["model"] for row in rows] == ["M_0", "M_1", "M_2"]
     assert [row["curated"] for row in rows] == ["", str(len(candidates)), str(len(candidates))]
+    assert [row["rater_auc"] for row in rows][2] == ""  # M_2 rates no iteration
+    assert float(rows[0]["rater_auc"]) == json.loads(
+        (project / "metrics/rater/1.json").read_text())["auc"]
     for t, row in enumerate(rows):
         assert float(row["nll"]) == json.loads((project / f"metrics/evaluate/{t}.json").read_text())["nll"]
 
@@ -168,8 +184,9 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["curate"]["min_score"] = min(s for s in scores if s > scores[0])
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert repro(project) == {"curate@1", "forward@1", "score@2", "curate@2", "forward@2",
-                              "evaluate@1", "evaluate@2", "judge@1", "judge@2", "compare"}
+    after_curate_1 = {"curate@1", "rewrite@1", "forward@1", "score@2", "curate@2", "rewrite@2",
+                      "forward@2", "evaluate@1", "evaluate@2", "judge@1", "judge@2", "compare"}
+    assert repro(project) == after_curate_1
     assert len(read_jsonl(project / "data/curated/1.jsonl")) < len(candidates)
 
     assert repro(project) == set()
@@ -193,8 +210,28 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     params["models"].append(3)
     params["iterations"]["3"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert repro(project) == {"score@3", "curate@3", "forward@3", "evaluate@3", "judge@3",
-                              "compare"}
+    assert repro(project) == {"score@3", "curate@3", "rewrite@3", "forward@3", "evaluate@3",
+                              "judge@3", "compare"}
+
+    # Answer rewriting on: exactly the rewrites and what follows them re-run. The tiny random
+    # model never ends a reply, so every rewrite runs past its budget: each is caught, counted
+    # and left out of training, and M_t trains on the seed pairs alone.
+    params["rewrite"].update(enabled=True, max_new_tokens=8)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran = repro(project)
+    assert ran == {f"{stage}@{t}" for t in (1, 2, 3) for stage in ("rewrite", "forward",
+                                                                    "evaluate", "judge")} | {
+        "score@2", "score@3", "curate@2", "curate@3", "compare"}
+    seed_pairs = read_jsonl(project / "data/train/0.jsonl")
+    for t in (1, 2, 3):
+        curated = read_jsonl(project / f"data/curated/{t}.jsonl")
+        rewritten = read_jsonl(project / f"data/rewritten/{t}.jsonl")
+        assert [r["original"] for r in rewritten] == [c["output"] for c in curated]
+        assert all(r["dropped"] == "over_budget" for r in rewritten)
+        stats = json.loads((project / f"metrics/rewrite/{t}.json").read_text())
+        assert stats["dropped_over_budget"] == len(curated) and stats["kept"] == 0
+        assert [r["instruction"] for r in read_jsonl(project / f"data/train/{t}.jsonl")] == [
+            p["instruction"] for p in seed_pairs]
 
 
 @needs_vllm

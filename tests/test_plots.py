@@ -48,7 +48,8 @@ def plots(tmp_path_factory) -> dict[str, dict]:
     (project / "curated").mkdir()
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages/compare.py"), "metrics/evaluate", "metrics/judge",
-         "candidates.jsonl", "curated", "plots/iterations.csv", "metrics/curation.json"],
+         "metrics/rater", "candidates.jsonl", "curated", "plots/iterations.csv",
+         "metrics/curation.json"],
         cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     shown = json.loads(dvc(project, "plots", "show", "--json"))

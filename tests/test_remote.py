@@ -200,7 +200,8 @@ def test_pushed_run_cache_restores_a_params_change_in_a_clone_instead_of_recompu
         params["curate"]["top_fraction"] = 0.5
         changed_params = yaml.safe_dump(params, sort_keys=False)
         (project / "params.yaml").write_text(changed_params)
-        changed = {"curate@1", "forward@1", "score@2", "curate@2", "forward@2"}
+        changed = {"curate@1", "rewrite@1", "forward@1", "score@2", "curate@2", "rewrite@2",
+                   "forward@2"}
         assert repro(project, "forward@2") == changed  # computed for real in A
         up_to_m2 = changed | {"base", "seed", "corpus", "backward", "augment", "forward@0", "score@1"}
         expected = snapshot(project, lock_outs(project, up_to_m2))

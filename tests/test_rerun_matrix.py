@@ -1,6 +1,6 @@
 """The re-run matrix under the real `dvc repro` on the tiny model: each change re-runs exactly the
 stages that read what changed, and the stages downstream of an output that changed, nothing else.
-One iteration (M_0, M_1) keeps it to 14 stages; a corpus file comes in with `dvc import-url`."""
+One iteration (M_0, M_1) keeps it to 15 stages; a corpus file comes in with `dvc import-url`."""
 
 import json
 import subprocess
@@ -15,8 +15,8 @@ from test_pipeline import _env, make_project, read_jsonl, repro
 pytestmark = pytest.mark.e2e
 
 ALL = {"base", "seed", "corpus", "backward", "augment", "forward@0", "forward@1", "score@1",
-       "curate@1", "evaluate@0", "evaluate@1", "judge@0", "judge@1", "compare"}
-AFTER_CURATE = {"forward@1", "evaluate@1", "judge@1", "compare"}
+       "curate@1", "rewrite@1", "evaluate@0", "evaluate@1", "judge@0", "judge@1", "compare"}
+AFTER_CURATE = {"rewrite@1", "forward@1", "evaluate@1", "judge@1", "compare"}
 def paragraph(topic: str) -> str:
     """Long enough for the length filter, and no sentence repeated (the repetition filter)."""
     return " ".join(f"Point {i} about {topic}: it is explained here in a sentence of its own."
@@ -81,9 +81,9 @@ def test_each_change_reruns_exactly_the_stages_that_read_it(tmp_path_factory, ti
     seed_file.write_text("".join(lines), encoding="utf-8")
     assert repro(project) == {"seed", "evaluate@0", "evaluate@1", "judge@0", "judge@1", "compare"}
 
-    # (c) the rating prompt edited: the ratings change, so curate@1 (which records them) and the
-    # comparison re-run; M_1 is retrained, and evaluated again if its folder changed (it does
-    # when the new ratings reorder the curated pairs)
+    # (c) the rating prompt edited: the ratings change, so curate@1 and rewrite@1 (whose outputs
+    # record them) and the comparison (the rater check) re-run; M_1 is retrained, and evaluated
+    # again if its folder changed (it does when the new ratings reorder the curated pairs)
     def model_one() -> dict:
         return {p.name: p.read_bytes() for p in (project / "models/forward/1").iterdir()}
 
@@ -92,7 +92,7 @@ def test_each_change_reruns_exactly_the_stages_that_read_it(tmp_path_factory, ti
     rubric.write_text(rubric.read_text().replace("Instruction:\n", "Be strict.\n\nInstruction:\n", 1))
     ran = repro(project)
     moved = model_one() != before
-    assert ran == {"score@1", "curate@1", "forward@1", "compare"} | (
+    assert ran == {"score@1", "curate@1", "rewrite@1", "forward@1", "compare"} | (
         {"evaluate@1", "judge@1"} if moved else set())
 
     # (d) a module only scoring imports: score@1 re-runs, byte-identical, nothing else

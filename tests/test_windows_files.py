@@ -57,11 +57,10 @@ def test_candidates_and_scores(tmp_path):
         project = make_project(folder(tmp_path, spelling))
         (project / "candidates.jsonl").write_bytes(spelling(jsonl(*CANDIDATES)))
         (project / "scores.jsonl").write_bytes(spelling(jsonl(*SCORES)))
-        (project / "train0.jsonl").write_bytes(spelling(jsonl(*PAIRS)))
-        result = run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "train0.jsonl",
-                     "curated.jsonl", "train1.jsonl", "curate-metrics.json", "curated.md")
+        result = run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "curated.jsonl",
+                     "curate-metrics.json", "curated.md")
         assert result.returncode == 0, result.stderr
-        results.append(outputs(project, "curated.jsonl", "train1.jsonl", "curated.md"))
+        results.append(outputs(project, "curated.jsonl", "curated.md"))
     assert results[0] == results[1] and b"c3" in results[0][0]
 
 
@@ -76,8 +75,8 @@ def test_hand_labels(tmp_path):
         (project / "candidates.jsonl").write_bytes(jsonl(*CANDIDATES))
         (project / "curated").mkdir()
         (project / "curated" / "1.jsonl").write_bytes(jsonl(*CANDIDATES[:2]))
-        result = run(project, "compare.py", "evaluate", "judge", "candidates.jsonl", "curated",
-                     "iterations.csv", "curation.json")
+        result = run(project, "compare.py", "evaluate", "judge", "rater", "candidates.jsonl",
+                     "curated", "iterations.csv", "curation.json")
         assert result.returncode == 0, result.stderr
         results.append(json.loads((project / "curation.json").read_text()))
     assert results[0]["curation_quality"]["1"]["labelled"] == 4 and results[0] == results[1]

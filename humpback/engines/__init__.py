@@ -16,7 +16,8 @@ from humpback.engines.base import Endpoint, Engine, EngineSpec, Sampling
 
 BACKENDS = ("hf", "vllm", "http")
 
-__all__ = ["BACKENDS", "Endpoint", "Engine", "EngineSpec", "Sampling", "load_engine"]
+__all__ = ["BACKENDS", "Endpoint", "Engine", "EngineSpec", "Sampling", "chosen_spec",
+           "load_engine"]
 
 
 def load_engine(spec: EngineSpec, params: EngineParams) -> Engine:
@@ -34,3 +35,19 @@ def load_engine(spec: EngineSpec, params: EngineParams) -> Engine:
 
         return http.load(spec, params)
     raise ValueError(f"unknown engine backend {spec.backend!r} (known: {', '.join(BACKENDS)})")
+
+
+def chosen_spec(choice, backend: str, base_dir, model_dir, batch_size: int) -> EngineSpec:
+    """The model a params section chooses the way `judge.model` and `rewrite.model` do: `self`
+    (the stage's own model, `model_dir` on the base), `base`, another model (a folder under
+    models/sources, or a hub id at `choice.revision`) on the stages' backend, or `http`, an
+    OpenAI-compatible endpoint."""
+    if choice.model == "http":
+        return EngineSpec("http", endpoint=Endpoint(choice.base_url, choice.api_model,
+                                                    choice.api_key_env, choice.max_in_flight,
+                                                    choice.retries))
+    if choice.model == "self":
+        return EngineSpec(backend, str(base_dir), str(model_dir), batch_size=batch_size)
+    if choice.model == "base":
+        return EngineSpec(backend, str(base_dir), batch_size=batch_size)
+    return EngineSpec(backend, choice.model, revision=choice.revision, batch_size=batch_size)
