@@ -16,6 +16,7 @@ from typing import Sequence
 
 from humpback.engines import Engine, Sampling
 from humpback.prompts import chat_prompt, render
+from humpback.records import significant
 
 # "Winner: A", "**Winner:** B", "winner = tie", "Winner: Response A", "Winner: (b)".
 _WINNER = re.compile(r"winner\s*\**\s*[:=]?\s*\**\s*(?:response\s+|output\s+)?[\[(]?\s*(a|b|tie)\b",
@@ -80,7 +81,7 @@ def judge(engine: Engine, template: str, comparisons: Sequence[Comparison], mode
     if mode == "logprob":
         probs = engine.next_token_probs(prompts, verdict_token_ids(tokenizer), desc=desc)
         verdicts = [max(CHOICES, key=lambda c, p=p: p[CHOICES.index(c)]) for p in probs]
-        evidence = [dict(zip(CHOICES, p)) for p in probs]
+        evidence = [dict(zip(CHOICES, p)) for p in probs]  # written rounded, used in full
     else:
         evidence = engine.generate(prompts, Sampling(max_new_tokens), desc=desc)
         verdicts = [parse_verdict(text) for text in evidence]
@@ -88,8 +89,10 @@ def judge(engine: Engine, template: str, comparisons: Sequence[Comparison], mode
     for i, c in enumerate(comparisons):
         outcomes = [outcome(verdicts[2 * i], True), outcome(verdicts[2 * i + 1], False)]
         parsed = [POINTS[o] for o in outcomes if o is not None]
-        record = {"instruction": c.instruction, "outcomes": outcomes,
-                  "judge_said": evidence[2 * i: 2 * i + 2],
+        said = evidence[2 * i: 2 * i + 2]
+        if mode == "logprob":
+            said = [{choice: significant(p) for choice, p in probs.items()} for probs in said]
+        record = {"instruction": c.instruction, "outcomes": outcomes, "judge_said": said,
                   "points": sum(parsed) / len(parsed) if parsed else None}
         if mode == "logprob":
             record["preference"] = _preference(*evidence[2 * i: 2 * i + 2])

@@ -118,6 +118,13 @@ def unique_ids(numbered: Iterable[tuple[int, dict]], path: str | Path,
         yield line_no, record
 
 
+def significant(value: float, digits: int = 4) -> float:
+    """A probability as written to a record: `digits` significant digits. Scores are computed
+    from the full values first: rounding to fixed decimals would leave a tiny probability one
+    digit, and a last-bit difference in the maths could flip the score computed from it."""
+    return float(f"{value:.{digits}g}")
+
+
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
     """Write records atomically (temp file + rename) so a killed run never leaves half a file."""
     with JsonlWriter(path) as writer:

@@ -21,6 +21,7 @@ from humpback.config import ScoreParams
 from humpback.engines import Engine, Sampling
 from humpback.metrics import score_histogram
 from humpback.prompts import chat_example, chat_prompt, render
+from humpback.records import significant
 
 RATINGS = (1, 2, 3, 4, 5)
 # "Score: 4", "**Score:** 4", "Score = 4/5", "score: 4 out of 5", "Score: [4]", "Rating: 4".
@@ -114,7 +115,8 @@ def score_candidates(engine: Engine, template: str, candidates: list[dict],
         for c, probs in zip(candidates, engine.next_token_probs(prompts, digit_token_ids(tokenizer))):
             expected, best = expected_rating(probs)
             records.append({"id": c["id"], "score": expected, "most_likely": best,
-                            "probs": probs, "digit_mass": round(sum(probs), 4)})
+                            "probs": [significant(p) for p in probs],
+                            "digit_mass": round(sum(probs), 4)})
         return records
     samples = [engine.generate(prompts, Sampling(params.max_new_tokens, params.temperature,
                                                  seed=seed + k * 7919))

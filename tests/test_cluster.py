@@ -115,10 +115,11 @@ def test_two_nodes_give_the_local_bytes(project, cluster):
     use_ray(project, address=cluster.address, replicas=2, cpus_per_replica=1)
     assert repro(project, "score@1") == {"augment", "score@1"}  # the executor is a param
     assert same_as_local(project)
-    for stage in ("augment", "score/1"):
+    # 12 records in chunks of 2; score also rates the 12 with swapped outputs (the rater check)
+    for stage, chunks in (("augment", 6), ("score/1", 12)):
         ran = metrics(project, stage)
         assert ran["executor"] == "ray" and ran["ray"]["replicas"] == 2
-        assert ran["shards_computed"] == 6  # 12 records in chunks of 2
+        assert ran["shards_computed"] == chunks
     assert metrics(project, "augment")["ray"]["nodes"] == 2  # replicas on both nodes did work
     # The code came with Ray's runtime environment, not from the workspace.
     (shipped,) = {p.parent.name: p for p in cluster.shipped_packages()}.values()
@@ -219,7 +220,8 @@ def test_an_address_where_no_cluster_listens_is_named_at_once(project):
     start = time.monotonic()
     stage = subprocess.run(
         [sys.executable, "stages/score.py", "models/base", "models/forward/0",
-         "data/candidates.jsonl", "refused.jsonl", "refused.json", "refused.csv"], cwd=project,
+         "data/candidates.jsonl", "refused.jsonl", "refused.json", "refused.csv",
+         "refused-rater.json", "refused-rater.csv"], cwd=project,
         env=_env(project), capture_output=True, text=True, timeout=300)
     assert stage.returncode == 1 and time.monotonic() - start < 60
     assert re.fullmatch(r"error: engine\.ray\.address 127\.0\.0\.1:\d+: no Ray cluster answers "

@@ -91,7 +91,7 @@ class HFEngine:
                 idx = order[start:start + self.batch_size]
                 probs = self._last_token_probs([encoded[i][shared:] for i in idx], prefix_cache)
                 for row, i in enumerate(idx):
-                    out[i] = [round(float(probs[row, list(group)].sum()), 6) for group in token_ids]
+                    out[i] = [float(probs[row, list(group)].sum()) for group in token_ids]
                 bar.update(len(idx))
         return out
 

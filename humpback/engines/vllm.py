@@ -79,8 +79,8 @@ class VLLMEngine:
         results = []
         for out in outputs:
             logprobs = out.outputs[0].logprobs[0]
-            results.append([round(sum(math.exp(logprobs[t].logprob) for t in group
-                                      if t in logprobs), 6) for group in token_ids])
+            results.append([sum(math.exp(logprobs[t].logprob) for t in group if t in logprobs)
+                            for group in token_ids])
         return results
 
     def token_logprobs(self, pairs, max_length: int | None = None,
