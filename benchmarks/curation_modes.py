@@ -39,18 +39,19 @@ def measure(params, mode: str, rater: int, candidates: list[dict], labels: dict)
     swapped = rater_check.swapped(sample)
     start = time.perf_counter()
     try:
-        records, against = [], []
+        records, swapped_records = [], []
         for number, chunk in enumerate(chunks(candidates, params.engine.chunk_size)):
             records += score_candidates(engine, template, chunk, score, params.random_seed + 10_000 * number)
         for number, chunk in enumerate(chunks(swapped, params.engine.chunk_size)):
-            against += [r["score"] for r in score_candidates(
-                engine, template, chunk, score, params.random_seed + 10_000 * (number + 1_000))
-                if r["score"] is not None]
+            swapped_records += score_candidates(
+                engine, template, chunk, score, params.random_seed + 10_000 * (number + 1_000),
+                swapped=True)
     finally:
         engine.close()
     seconds = time.perf_counter() - start
     by_id = {r["id"]: r["score"] for r in records}
     genuine = [by_id[c["id"]] for c in sample if by_id[c["id"]] is not None]
+    against = rater_check.swapped_scores(swapped_records, {r["id"]: r for r in records})
     check = rater_check.report(genuine, against, score.check_confidence)
     threshold = None if mode == "likelihood" else params.curate.min_score
     kept = curate(candidates, records, dataclasses.replace(params.curate, min_score=threshold))

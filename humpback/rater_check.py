@@ -112,6 +112,24 @@ def is_swapped(record: dict) -> bool:
     return SWAP_MARK in record["id"]
 
 
+def swapped_scores(results: Iterable[dict], genuine: dict[str, dict]) -> list[float]:
+    """The swapped pairs' scores. In likelihood mode a swapped pair was scored given its
+    instruction only: its output's own log-likelihood is its genuine candidate's (`genuine`:
+    the sample's genuine score records by id), so it is not computed twice."""
+    from humpback.scoring import likelihood_gain
+
+    scores = []
+    for record in results:
+        score = record["score"]
+        if score is None and "logprob_given_instruction" in record:
+            own = genuine.get(record["id"].split(SWAP_MARK)[1], {}).get("logprob_alone")
+            if own is not None:
+                score = likelihood_gain(record["logprob_given_instruction"], own)
+        if score is not None:
+            scores.append(score)
+    return scores
+
+
 def warning(stage: str, result: dict) -> str:
     """The one line a stage ends with when its rater is indistinguishable from chance."""
     interval = (f"AUC {result['auc']} [{result['ci_low']}, {result['ci_high']}]"

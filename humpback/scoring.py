@@ -103,10 +103,12 @@ def expected_rating(probs: Sequence[float]) -> tuple[float, int]:
 
 
 def score_candidates(engine: Engine, template: str, candidates: list[dict],
-                     params: ScoreParams, seed: int) -> list[dict]:
-    """One score record per candidate, in candidate order."""
+                     params: ScoreParams, seed: int, swapped: bool = False) -> list[dict]:
+    """One score record per candidate, in candidate order. `swapped`: the rater check's pairs;
+    in likelihood mode only their log-likelihood given the instruction is computed (the score is
+    completed from the genuine pass by rater_check.swapped_scores)."""
     if params.mode == "likelihood":
-        return likelihood_scores(engine, candidates, params.max_segment_chars)
+        return likelihood_scores(engine, candidates, params.max_segment_chars, alone=not swapped)
     tokenizer = engine.tokenizer
     prompts = [rating_prompt(template, tokenizer, c["instruction"], c["output"], params.mode,
                              params.max_segment_chars) for c in candidates]
@@ -134,27 +136,38 @@ def score_candidates(engine: Engine, template: str, candidates: list[dict],
     return records
 
 
-def likelihood_scores(engine: Engine, candidates: list[dict], max_chars: int) -> list[dict]:
+def likelihood_scores(engine: Engine, candidates: list[dict], max_chars: int,
+                      alone: bool = True) -> list[dict]:
     """How much each candidate's instruction raises the log-likelihood of its output: the mean
     log-probability per output token given the instruction, minus the same without it (the
     chat template around an empty user turn). Positive: the instruction makes the output more
-    likely, as a genuine instruction does; IFD, the perplexity ratio, is exp(-score)."""
+    likely, as a genuine instruction does; IFD, the perplexity ratio, is exp(-score).
+    `alone=False`: the first term only (score None), half the work."""
     pairs = []
     for c in candidates:
         output = c["output"][:max_chars]
-        pairs += [chat_example(engine.tokenizer, c["instruction"], output),
-                  chat_example(engine.tokenizer, "", output)]
+        pairs.append(chat_example(engine.tokenizer, c["instruction"], output))
+        if alone:
+            pairs.append(chat_example(engine.tokenizer, "", output))
     logprobs = engine.token_logprobs(pairs)
+    step = 2 if alone else 1
     records = []
-    for c, given, alone in zip(candidates, logprobs[0::2], logprobs[1::2]):
+    for n, c in enumerate(candidates):
+        given = logprobs[step * n]
         record = {"id": c["id"], "score": None, "output_tokens": len(given)}
-        if given and alone:
-            with_instruction, without = sum(given) / len(given), sum(alone) / len(alone)
-            gain = with_instruction - without
-            record.update(score=round(gain, 4), logprob_given_instruction=round(with_instruction, 4),
-                          logprob_alone=round(without, 4), ifd=round(math.exp(-gain), 4))
+        if given:
+            record["logprob_given_instruction"] = round(sum(given) / len(given), 4)
+        if alone and given and logprobs[2 * n + 1]:
+            without = round(sum(logprobs[2 * n + 1]) / len(logprobs[2 * n + 1]), 4)
+            gain = likelihood_gain(record["logprob_given_instruction"], without)
+            record.update(score=gain, logprob_alone=without, ifd=round(math.exp(-gain), 4))
         records.append(record)
     return records
+
+
+def likelihood_gain(given_instruction: float, alone: float) -> float:
+    """The likelihood score from its two (rounded) terms: the same sum wherever it is made."""
+    return round(given_instruction - alone, 4)
 
 
 class Summary:

@@ -30,27 +30,30 @@ def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: s
     total = check_jsonl(candidates, ["id", "instruction", "output"])
     sample = rater_check.load_sample(candidates, rating.check_sample, params.random_seed)
     swapped = rater_check.swapped(sample)
-    genuine_ids, genuine, against = {c["id"] for c in sample}, [], []
+    genuine_ids, genuine, swapped_results = {c["id"] for c in sample}, {}, []
     with timed(stats), JsonlWriter(scores) as out:
         records = itertools.chain(  # the swapped pairs go last, as chunks of their own
             chunks(read_jsonl(candidates, required=["id", "instruction", "output"]),
                    params.engine.chunk_size),
             chunks(swapped, params.engine.chunk_size))
         for chunk, results in runner.map(lambda engine, chunk, seed: scoring.score_candidates(
-                engine, template, chunk, rating, seed), records, total + len(swapped),
-                seed=params.random_seed):
+                engine, template, chunk, rating, seed, swapped=rater_check.is_swapped(chunk[0])),
+                records, total + len(swapped), seed=params.random_seed):
             if rater_check.is_swapped(chunk[0]):
-                against += [r["score"] for r in results if r["score"] is not None]
+                swapped_results += results
                 continue
             out.write(results)  # written to disk chunk by chunk
             summary.add(results)
-            genuine += [r["score"] for r in results
-                        if r["id"] in genuine_ids and r["score"] is not None]
-    check = rater_check.report(genuine, against, rating.check_confidence)
+            genuine.update((r["id"], r) for r in results if r["id"] in genuine_ids)
+    against = rater_check.swapped_scores(swapped_results, genuine)
+    genuine_scores = [genuine[c["id"]]["score"] for c in sample
+                      if c["id"] in genuine and genuine[c["id"]]["score"] is not None]
+    check = rater_check.report(genuine_scores, against, rating.check_confidence)
     write_metrics(metrics, {**summary.metrics(), **stats, "rater_check": check, **runner.finish()})
     write_metrics(rater_metrics, check)
     write_table(histogram, summary.table())
-    write_table(rater_curve, rater_check.roc_curve(genuine, against) if genuine and against
+    write_table(rater_curve, rater_check.roc_curve(genuine_scores, against)
+                if genuine_scores and against
                 else [])
     if rating.check_sample and rater_check.is_chance(check):
         print(rater_check.warning(f"score@{Path(scores).stem}", check), file=sys.stderr)

@@ -131,3 +131,18 @@ def test_a_gpu_asked_for_where_there_is_none_is_named():
     assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
     with pytest.raises(ParamsError, match=r"^engine\.device: cuda:1, but torch sees no CUDA GPU"):
         resolve_device("cuda:1")
+
+
+def test_swapped_pairs_in_likelihood_mode_reuse_the_genuine_pass(engine):
+    """The rater check scores a swapped pair given its instruction only and takes its output's
+    own log-likelihood from the genuine candidate's record: the same score as scoring the
+    swapped pair in full."""
+    from humpback import rater_check
+
+    params = dataclasses.replace(PARAMS.score, mode="likelihood")
+    genuine = score_candidates(engine, rubric(), CANDIDATES, params, seed=0)
+    swapped = rater_check.swapped(CANDIDATES)
+    half = score_candidates(engine, rubric(), swapped, params, seed=0, swapped=True)
+    assert all(r["score"] is None and "logprob_alone" not in r for r in half)
+    full = [r["score"] for r in score_candidates(engine, rubric(), swapped, params, seed=0)]
+    assert rater_check.swapped_scores(half, {r["id"]: r for r in genuine}) == full

@@ -30,7 +30,7 @@ def tiny_params(project: Path, model_dir: str, backend: str) -> None:
         params[section].update(steps=2, batch_size=4, micro_batch_size=2, max_length=128)
     params["augment"].update(max_new_tokens=8, batch_size=4)
     params["score"].update(batch_size=4)
-    params["curate"].update(min_score=1.0, top_fraction=None)
+    params["curate"].update(min_score=None, top_fraction=None)  # keep every scored candidate
     params["evaluate"].update(max_new_tokens=8, batch_size=4, nll_max_length=128)
     params["judge"].update(batch_size=4)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -101,11 +101,12 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     for t in (1, 2):
         scores = read_jsonl(project / f"data/scores/{t}.jsonl")
         assert [s["id"] for s in scores] == [c["id"] for c in candidates]
-        assert all(1 <= s["score"] <= 5 and abs(sum(s["probs"]) - s["digit_mass"]) < 1e-3
-                   for s in scores)
+        # the default mode, likelihood: the gain in log-likelihood per output token
+        assert all(s["score"] == round(s["logprob_given_instruction"] - s["logprob_alone"], 4)
+                   and s["output_tokens"] > 0 for s in scores)
         curated = read_jsonl(project / f"data/curated/{t}.jsonl")
         train = read_jsonl(project / f"data/train/{t}.jsonl")
-        assert len(curated) == len(candidates)  # min_score 1 keeps every rated candidate
+        assert len(curated) == len(candidates)  # no threshold, no fraction: every scored candidate
         assert len(train) == len(read_jsonl(project / "data/train/0.jsonl")) + len(curated)
         # rewriting is off: M_t trains on the curated pairs as they are
         assert (project / f"data/rewritten/{t}.jsonl").read_text() == ""
@@ -135,7 +136,7 @@ def test_full_loop_then_only_curation_downstream_reruns(project):
     assert data_card.data.configs == [{"config_name": "default", "data_files": "2.jsonl"}]
     assert f"{len(candidates)} kept of {len(candidates)} candidates" in data_card.text
     assert "M_1 scored" in data_card.text  # the model that rated iteration 2
-    assert "min_score: 1.0" in data_card.text and "min_chars:" in data_card.text
+    assert "mode: likelihood" in data_card.text and "min_chars:" in data_card.text
     metrics = json.loads((project / "metrics/score/1.json").read_text())
     assert metrics["candidates"] == len(candidates) and sum(metrics["histogram"].values()) == len(candidates)
     assert json.loads((project / "metrics/forward/1.json").read_text())["augmented_pairs"] == len(candidates)

@@ -14,6 +14,7 @@ from conftest import ROOT
 from test_bad_input import jsonl
 
 MODELS = ["M_0", "M_1", "M_2"]
+RATER_PLOT = "Rater check by model (AUC of genuine over swapped pairs; 0.5 is chance)"
 WIN_RATES = {"win_rate_vs_reference", "win_rate_vs_M0", "weighted_win_rate_vs_reference",
              "weighted_win_rate_vs_M0"}
 
@@ -32,7 +33,7 @@ def plots(tmp_path_factory) -> dict[str, dict]:
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     dvc(project, "init", "-q")
     for name in ("dvc.yaml", "params.yaml", "data/labels.jsonl", "plots/scores", "plots/loss",
-                 ".dvc/plots"):
+                 "plots/rater", ".dvc/plots"):
         source, target = ROOT / name, project / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree(source, target, dirs_exist_ok=True) if source.is_dir()
@@ -44,6 +45,10 @@ def plots(tmp_path_factory) -> dict[str, dict]:
         result = {"win_rate": 0.4 + t / 10, "weighted_win_rate": 0.45 + t / 10}
         judged = {"vs_reference": result, **({"vs_M0": result} if t else {})}
         (project / f"metrics/judge/{t}.json").write_text(json.dumps(judged))
+    (project / "metrics/rater").mkdir()
+    for t in (1, 2):  # M_0 rates iteration 1, M_1 iteration 2; M_2 rates nothing
+        rater = {"auc": 0.5 + t / 10, "ci_low": 0.4 + t / 10, "ci_high": 0.6 + t / 10}
+        (project / f"metrics/rater/{t}.json").write_text(json.dumps(rater))
     (project / "candidates.jsonl").write_bytes(jsonl({"id": "c0", "instruction": "x"}))
     (project / "curated").mkdir()
     result = subprocess.run(
@@ -53,6 +58,7 @@ def plots(tmp_path_factory) -> dict[str, dict]:
         cwd=project, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     shown = json.loads(dvc(project, "plots", "show", "--json"))
+    assert all(shown["data"].values()), shown.get("errors")
     return {name: renderers[0]["content"] for name, renderers in shown["data"].items()}
 
 
@@ -69,9 +75,9 @@ def drawn(spec: dict) -> list[str]:
 
 
 def test_every_plot_is_there(plots):
-    assert set(plots) == {"Win rate by model", "Reference NLL by model", "plots/scores/1.csv",
+    assert set(plots) == {"Win rate by model", RATER_PLOT, "Reference NLL by model", "plots/scores/1.csv",
                           "plots/scores/2.csv", "plots/loss/backward.csv"} | {
-        f"plots/loss/forward-{t}.csv" for t in range(3)}
+        f"plots/loss/forward-{t}.csv" for t in range(3)} | {"plots/rater/1.csv", "plots/rater/2.csv"}
 
 
 @pytest.mark.parametrize("plot", ["plots/scores/1.csv", "plots/scores/2.csv"])
@@ -100,6 +106,28 @@ def test_win_rates_by_model_on_an_ordinal_axis(plots):
     labels = drawn(spec)
     assert any("discrete scale with 3 values: M_0, M_1, M_2" in label for label in labels)
     assert any("legend titled 'metric'" in label and "4 values" in label for label in labels)
+
+
+def test_rater_auc_by_model_with_its_interval(plots):
+    spec = plots[RATER_PLOT]
+    assert axis(spec, "x") == ("model", "ordinal")
+    assert spec["layer"][0]["encoding"]["y"]["scale"] == {"domain": [0, 1]}
+    values = {(row["model"], row["field"]): float(row["dvc_inferred_y_value"])
+              for row in spec["data"]["values"] if row["dvc_inferred_y_value"] != ""}
+    assert values == {("M_0", "rater_auc"): 0.6, ("M_0", "rater_auc_low"): 0.5,
+                      ("M_0", "rater_auc_high"): 0.7, ("M_1", "rater_auc"): 0.7,
+                      ("M_1", "rater_auc_low"): 0.6, ("M_1", "rater_auc_high"): 0.8}
+
+
+@pytest.mark.parametrize("plot", ["plots/rater/1.csv", "plots/rater/2.csv"])
+def test_rater_check_roc_curves(plots, plot):
+    spec = plots[plot]
+    assert axis(spec, "x") == ("false_positive_rate", "quantitative")
+    assert axis(spec, "y") == ("true_positive_rate", "quantitative")
+    points = [(float(r["false_positive_rate"]), float(r["true_positive_rate"]))
+              for r in spec["data"]["values"]]
+    assert points[0] == (0.0, 0.0) and points[-1] == (1.0, 1.0)  # a ROC curve, corner to corner
+    assert points == sorted(points)
 
 
 def test_reference_nll_by_model_on_an_ordinal_axis(plots):
