@@ -13,7 +13,7 @@ from humpback.stage import run_stage
 
 
 def main(evaluate_dir: str, judge_dir: str, rater_dir: str, candidates: str, curated_dir: str,
-         table: str, metrics: str) -> None:
+         table: str, rater_table: str, metrics: str) -> None:
     params = load_params(stage="compare")
     labels = read_labels(params.evaluate.labels)
     pool = list(read_jsonl(candidates, required=["id", "instruction"]))
@@ -38,6 +38,9 @@ def main(evaluate_dir: str, judge_dir: str, rater_dir: str, candidates: str, cur
             quality[str(t)] = label_quality(pool, curated, labels)
         rows.append(row)
     write_table(table, rows)
+    rater_columns = ("model", "rater_auc", "rater_auc_low", "rater_auc_high")
+    write_table(rater_table, [{k: row[k] for k in rater_columns} for row in rows
+                              if row["rater_auc"] is not None])
     write_metrics(metrics, {"curation_quality": quality})
 
 
@@ -47,4 +50,4 @@ def _read(path: Path) -> dict:
 
 if __name__ == "__main__":
     run_stage(main, __doc__, "evaluate_dir", "judge_dir", "rater_dir", "candidates", "curated_dir",
-              "table", "metrics")
+              "table", "rater_table", "metrics")
