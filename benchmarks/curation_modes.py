@@ -69,22 +69,27 @@ def main() -> None:
     params = load_params()
     candidates = read_candidates("data/candidates.jsonl")
     labels = read_labels(params.evaluate.labels)
-    rows = [measure(params, mode, int(rater), candidates, labels)
-            for rater in args.raters.split(",") for mode in args.modes.split(",")]
-    lines = [f"## Scoring modes on the default run ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-             "", f"- machine: {platform.processor() or platform.machine()}, "
-             f"{__import__('os').cpu_count()} cores; engine {params.engine.backend}",
-             f"- {len(candidates)} candidates, {rows[0]['labelled']} with hand labels "
-             f"({rows[0]['labelled_good']} good); rater check: {params.score.check_sample} "
-             f"candidates with swapped outputs; curation: top_fraction {params.curate.top_fraction}",
-             "", "| rater | mode | AUC genuine vs swapped [95 % CI] | precision | recall | kept (labelled) "
-             "| keep-all precision | seconds |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        auc = f"{r['auc']} [{r['ci_low']}, {r['ci_high']}]" if r["auc"] is not None else "–"
-        lines.append(f"| {r['rater']} | {r['mode']} | {auc} | {r['precision']} | {r['recall']} "
-                     f"| {r['curated_labelled']} | {r['baseline_precision']} | {r['seconds']} |")
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    header = [f"## Scoring modes on the default run ({stamp})", "",
+              f"- machine: {platform.processor() or platform.machine()}, "
+              f"{__import__('os').cpu_count()} cores; engine {params.engine.backend}; "
+              f"check sample {params.score.check_sample}; curation: top_fraction "
+              f"{params.curate.top_fraction}", "",
+              "| rater | mode | AUC genuine vs swapped [95 % CI] | precision | recall | kept (labelled) "
+              "| keep-all precision | scored | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    out = Path(args.out)
+    out.write_text("\n".join(header) + "\n")
+    print("\n".join(header), flush=True)
+    for rater in args.raters.split(","):
+        for mode in args.modes.split(","):
+            r = measure(params, mode, int(rater), candidates, labels)
+            auc = f"{r['auc']} [{r['ci_low']}, {r['ci_high']}]" if r["auc"] is not None else "–"
+            line = (f"| {r['rater']} | {r['mode']} | {auc} | {r['precision']} | {r['recall']} "
+                    f"| {r['curated_labelled']} | {r['baseline_precision']} | {r['scored']}/"
+                    f"{len(candidates)} | {r['seconds']} |")
+            with out.open("a") as handle:  # row by row: a long run keeps what it measured
+                handle.write(line + "\n")
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_a_scoring_mode_variant_runs_as_an_experiment(tmp_path_factory, tiny_mod
     assert ran == FROM_SCORING
 
     shown = json.loads(run(project, *dvc, "exp", "show", "--json"))
-    (baseline,) = shown
+    (baseline,) = [rev for rev in shown if rev["rev"] != "workspace"]  # the commit, its experiments
     variants = {exp["name"]: exp for exp in baseline["experiments"]}
 
     def summary(rev: dict) -> tuple[str, float]:

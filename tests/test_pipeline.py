@@ -244,7 +244,9 @@ def test_augment_and_score_through_the_real_vllm_engine(tmp_path_factory, tiny_m
     candidates = read_jsonl(project / "data/candidates.jsonl")
     scores = read_jsonl(project / "data/scores/1.jsonl")
     assert [s["id"] for s in scores] == [c["id"] for c in candidates] and len(candidates) > 0
-    assert all(1 <= s["score"] <= 5 for s in scores)
+    # likelihood mode (the default) on vLLM's prompt log-probabilities
+    assert all(s["score"] == round(s["logprob_given_instruction"] - s["logprob_alone"], 4)
+               for s in scores)
     for stage in ("augment", "score/1", "evaluate/0"):
         assert json.loads((project / f"metrics/{stage}.json").read_text())["backend"] == "vllm"
     evaluated = json.loads((project / "metrics/evaluate/0.json").read_text())
