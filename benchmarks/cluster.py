@@ -1,6 +1,6 @@
 """Local executor vs Ray (1 and 2 replicas) on the same inputs, at equal cores (run by hand).
 
-    python benchmarks/cluster.py --segments 32 --chunk-size 4 --repeats 3 --out benchmarks/results-cluster.md
+    python benchmarks/cluster.py --segments 16 --chunk-size 4 --repeats 3 --out benchmarks/results-cluster.md
 
 Needs the default run's augment inputs (models/base, models/backward, data/corpus.jsonl) and
 the [ray] extra. It runs the augment stage's own chunk runner and domain call on the first N
