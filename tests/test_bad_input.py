@@ -224,8 +224,8 @@ def test_seed_control_characters_are_removed(tmp_path):
 
 # --- curate: the candidates and scores it reads ---
 
-def run_curate(tmp_path, candidates, scores):
-    project = make_project(tmp_path)
+def run_curate(tmp_path, candidates, scores, mode="logprob"):
+    project = make_project(tmp_path, lambda params: params["score"].update(mode=mode))
     (project / "candidates.jsonl").write_bytes(jsonl(*candidates))
     (project / "scores.jsonl").write_bytes(jsonl(*scores))
     return project, run(project, "curate.py", "candidates.jsonl", "scores.jsonl", "curated.jsonl",
@@ -247,11 +247,25 @@ BAD_SCORES = {
     "missing score": ([{"id": "c0"}], "scores.jsonl:1: missing field 'score'"),
     "unknown id": ([{"id": "zz", "score": 3}], "scores.jsonl:1: id 'zz' is not among the candidates"),
 }
+LIKELIHOOD_SCORES = {  # nats per token: any finite number, negative ones too
+    "score not finite": ([{"id": "c0", "score": -0.5}, {"id": "c1", "score": float("inf")}],
+                         "scores.jsonl:2: field 'score' must be null or a finite number "
+                         "(score.mode: likelihood), found inf"),
+    "score not a number": ([{"id": "c0", "score": "0.1"}], "scores.jsonl:1: field 'score' must "
+                           'be null or a finite number, found a string: "0.1"'),
+}
 
 
 @pytest.mark.parametrize("scores, message", BAD_SCORES.values(), ids=BAD_SCORES)
 def test_curate_bad_scores_are_one_line_naming_file_and_line(tmp_path, scores, message):
     project, result = run_curate(tmp_path, CANDIDATES, scores)
+    assert_one_line_error(result, message)
+    assert not (project / "curated.jsonl").exists()
+
+
+@pytest.mark.parametrize("scores, message", LIKELIHOOD_SCORES.values(), ids=LIKELIHOOD_SCORES)
+def test_curate_bad_likelihood_scores_are_one_line_naming_file_and_line(tmp_path, scores, message):
+    project, result = run_curate(tmp_path, CANDIDATES, scores, mode="likelihood")
     assert_one_line_error(result, message)
     assert not (project / "curated.jsonl").exists()
 
@@ -273,8 +287,11 @@ BAD_PARAMS = {
     "unknown key": (lambda p: p["corpus"].update(min_char=5), "unknown key 'corpus.min_char'"),
     "wrong type": (lambda p: p["seed"].update(eval_fraction="ten percent"),
                    "seed.eval_fraction: expected float"),
-    "k above 5": (lambda p: p["curate"].update(min_score=6), "curate.min_score: must be between 1 and 5"),
-    "k below 1": (lambda p: p["curate"].update(min_score=0.5), "curate.min_score: must be between 1 and 5"),
+    "k above 5": (lambda p: (p["score"].update(mode="logprob"), p["curate"].update(min_score=6)),
+                  "curate.min_score: must be between 1 and 5 with score.mode: logprob"),
+    "k below 1 on the rubric": (lambda p: (p["score"].update(mode="generate"),
+                                           p["curate"].update(min_score=0.5)),
+                                "curate.min_score: must be between 1 and 5 with score.mode: generate"),
     "chain with a gap": (lambda p: p.update(models=[0, 1, 3], iterations={"1": 0, "3": 2}),
                          "iterations: must be numbered 1..2"),
     "chain rated by the wrong model": (lambda p: p.update(iterations={"1": 0, "2": 0}),
