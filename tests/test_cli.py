@@ -19,7 +19,7 @@ def test_check_accepts_the_shipped_params_and_names_a_bad_key(tmp_path):
     ok = CliRunner().invoke(main, ["check", str(ROOT / "params.yaml")])
     assert ok.exit_code == 0 and "2 iterations" in ok.output
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["curate"]["min_score"] = 9
+    params["score"]["mode"], params["curate"]["min_score"] = "logprob", 9  # k is on the rubric
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(params))
     result = CliRunner().invoke(main, ["check", str(bad)])

@@ -16,15 +16,17 @@ def write_params(tmp_path, change) -> str:
 def test_shipped_params_load():
     params = load_params(ROOT / "params.yaml")
     assert params.models == [0, 1, 2] and params.iterations == {"1": 0, "2": 1}
-    assert params.score.mode == "logprob"
+    assert params.score.mode == "likelihood" and params.base.dtype == "float32"
 
 
 @pytest.mark.parametrize("change, message", [
     (lambda p: p["augment"].update(temprature=0.7), "unknown key 'augment.temprature'"),
     (lambda p: p["augment"].update(temperature="hot"), "augment.temperature: expected float"),
     (lambda p: p["backward"].update(steps=True), "backward.steps: expected int"),
-    (lambda p: p["curate"].update(min_score=6), "curate.min_score: must be between 1 and 5"),
-    (lambda p: p["curate"].update(min_score=0), "curate.min_score: must be between 1 and 5"),
+    (lambda p: (p["score"].update(mode="logprob"), p["curate"].update(min_score=6)),
+     "curate.min_score: must be between 1 and 5"),
+    (lambda p: (p["score"].update(mode="generate"), p["curate"].update(min_score=0)),
+     "curate.min_score: must be between 1 and 5"),
     (lambda p: p["score"].update(mode="vibes"), "score.mode: expected one of"),
     (lambda p: p["forward"].pop("learning_rate"), "missing key 'forward.learning_rate'"),
     (lambda p: p["forward"].update(micro_batch_size=3), "forward.micro_batch_size: must divide"),
