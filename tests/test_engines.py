@@ -34,7 +34,8 @@ def rubric():
 
 
 def test_logprob_scores(engine):
-    records = score_candidates(engine, rubric(), CANDIDATES, PARAMS.score, seed=0)
+    params = dataclasses.replace(PARAMS.score, mode="logprob")
+    records = score_candidates(engine, rubric(), CANDIDATES, params, seed=0)
     assert [r["id"] for r in records] == ["c0", "c1", "c2"]
     for r in records:
         assert len(r["probs"]) == 5 and 1 <= r["score"] <= 5 and 1 <= r["most_likely"] <= 5

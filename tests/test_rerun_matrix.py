@@ -51,8 +51,10 @@ def test_each_change_reruns_exactly_the_stages_that_read_it(tmp_path_factory, ti
     (project / "data/sources/notes.md").write_text(
         section("Dictionaries") + section("Advertisement"))
     dvc(project, "import-url", str(upstream), "data/sources/imported.md")
+    # score.mode logprob: the rubric mode, so the rating prompt of case (c) is read (likelihood,
+    # the default, never reads it: there score@1 would re-run alone, byte-identical)
     edit_params(project, lambda p: (
-        p.update(models=[0, 1], iterations={"1": 0}),
+        p.update(models=[0, 1], iterations={"1": 0}), p["score"].update(mode="logprob"),
         p["corpus"].update(sources=["data/sources/notes.md", "data/sources/imported.md"],
                            max_segments=None)))
     assert repro(project) == ALL

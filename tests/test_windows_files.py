@@ -76,7 +76,7 @@ def test_hand_labels(tmp_path):
         (project / "curated").mkdir()
         (project / "curated" / "1.jsonl").write_bytes(jsonl(*CANDIDATES[:2]))
         result = run(project, "compare.py", "evaluate", "judge", "rater", "candidates.jsonl",
-                     "curated", "iterations.csv", "curation.json")
+                     "curated", "iterations.csv", "rater.csv", "curation.json")
         assert result.returncode == 0, result.stderr
         results.append(json.loads((project / "curation.json").read_text()))
     assert results[0]["curation_quality"]["1"]["labelled"] == 4 and results[0] == results[1]
