@@ -96,7 +96,7 @@ def report(results: dict, args, cores: int) -> list[str]:
     lines = [f"## augment, {args.segments} segments in chunks of {args.chunk_size}, "
              f"median of {args.repeats}", "",
              f"- machine: {cpu_name()}, {cores} cores; torch {torch.__version__}, ray "
-             f"{ray.__version__}; SmolLM2-135M-Instruct ({params.base.dtype}) with the default run's backward "
+             f"{ray.__version__}; SmolLM2-135M-Instruct ({load_params().base.dtype}) with the default run's backward "
              f"adapter, HF engine", "",
              "| executor | wall s | start-up s | engine s per replica | overhead (% of engine) "
              "| segments/s after start-up | output sha256 |", "|---|---|---|---|---|---|---|"]
