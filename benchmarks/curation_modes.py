@@ -50,8 +50,8 @@ def measure(params, mode: str, rater: int, candidates: list[dict], labels: dict)
         engine.close()
     seconds = time.perf_counter() - start
     by_id = {r["id"]: r["score"] for r in records}
-    genuine = [by_id[c["id"]] for c in sample if by_id[c["id"]] is not None]
-    against = rater_check.swapped_scores(swapped_records, {r["id"]: r for r in records})
+    genuine, against = rater_check.paired_scores(sample, {r["id"]: r for r in records},
+                                                 swapped_records)
     check = rater_check.report(genuine, against, score.check_confidence)
     threshold = None if mode == "likelihood" else params.curate.min_score
     kept = curate(candidates, records, dataclasses.replace(params.curate, min_score=threshold))

@@ -130,6 +130,14 @@ def swapped_scores(results: Iterable[dict], genuine: dict[str, dict]) -> list[fl
     return scores
 
 
+def paired_scores(sample: Sequence[dict], genuine: dict[str, dict],
+                  swapped_results: Iterable[dict]) -> tuple[list[float], list[float]]:
+    """(genuine scores in sample order, swapped scores): the two sides of the check, from the
+    sample's genuine score records by id and the swapped pairs' records."""
+    scored = [genuine[c["id"]]["score"] for c in sample if c["id"] in genuine]
+    return [s for s in scored if s is not None], swapped_scores(swapped_results, genuine)
+
+
 def warning(stage: str, result: dict) -> str:
     """The one line a stage ends with when its rater is indistinguishable from chance."""
     interval = (f"AUC {result['auc']} [{result['ci_low']}, {result['ci_high']}]"

@@ -45,9 +45,7 @@ def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: s
             out.write(results)  # written to disk chunk by chunk
             summary.add(results)
             genuine.update((r["id"], r) for r in results if r["id"] in genuine_ids)
-    against = rater_check.swapped_scores(swapped_results, genuine)
-    genuine_scores = [genuine[c["id"]]["score"] for c in sample
-                      if c["id"] in genuine and genuine[c["id"]]["score"] is not None]
+    genuine_scores, against = rater_check.paired_scores(sample, genuine, swapped_results)
     check = rater_check.report(genuine_scores, against, rating.check_confidence)
     write_metrics(metrics, {**summary.metrics(), **stats, "rater_check": check, **runner.finish()})
     write_metrics(rater_metrics, check)
