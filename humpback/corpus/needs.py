@@ -1,0 +1,16 @@
+"""The web libraries the corpus stage uses, each imported where it is needed: a missing one
+ends the stage in one line that names what to install, not in a traceback."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from humpback.errors import HumpbackError
+
+
+def need(module: str, what: str) -> None:
+    """Raise unless `module` can be imported; `what` says what the user asked for that needs it."""
+    if importlib.util.find_spec(module) is None:
+        raise HumpbackError(f"{what} needs the package {module}, which is not installed: "
+                            f"pip install {module} (or `pip install -e .`, which installs it "
+                            f"with humpback)")
