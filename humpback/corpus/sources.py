@@ -24,8 +24,8 @@ KINDS = {
     "html": (".html", ".htm"),
     "text": (".txt", ".md", ".markdown", ".rst"),
 }
-# DVC's own files beside imported data (`dvc import-url` writes both): not corpus files.
-BOOKKEEPING = (".dvc", ".gitignore", ".dvcignore")
+# DVC's and git's files beside the data (`dvc import-url` writes .dvc and .gitignore): not corpus files.
+BOOKKEEPING = (".dvc", ".gitignore", ".dvcignore", ".gitkeep")
 RANGE_BYTES = 16 * 2**20  # a plain jsonl file is cut into ranges of about this size
 SMALL_FILES_PER_TASK = 16  # HTML pages and text files, grouped
 SMALL_BYTES_PER_TASK = 4 * 2**20
