@@ -45,6 +45,8 @@ def run_tasks(tasks: list[Task], shards: list[Path], params: CorpusParams,
                 next(made)
             bar.update()
             yield shard
+    for _ in made:  # let the executor finish: its counts, its shutdown
+        pass
 
 
 def _in_process(tasks, shards, pending, params) -> Iterator[Path]:
@@ -81,9 +83,11 @@ def _result(number: int, future, tasks) -> Path:
                             f"finished are kept: run the stage again to resume") from None
 
 
-def _ray_task(task: Task, params: CorpusParams, root: str) -> bytes:
+def _ray_task(task: Task, params: CorpusParams, root: str) -> tuple[bytes, str]:
+    import ray
+
     os.chdir(root)  # sources are named relative to the workspace, on shared storage
-    return run_task(task, params)
+    return run_task(task, params), ray.get_runtime_context().get_node_id()
 
 
 def _on_ray(tasks, shards, pending, params, counts) -> Iterator[Path]:
@@ -98,29 +102,31 @@ def _on_ray(tasks, shards, pending, params, counts) -> Iterator[Path]:
         workers = params.workers or int(ray.cluster_resources().get("CPU", 1))
         counts["workers"] = workers
         remote = ray.remote(num_cpus=1, max_retries=3)(_ray_task)
-        root = os.getcwd()
+        root, nodes = os.getcwd(), set()
         running: deque = deque()
         for number in pending:
             running.append((number, remote.remote(tasks[number], params, root)))
             if len(running) >= workers * (1 + AHEAD):
-                yield _save(*running.popleft(), shards)
+                yield _save(*running.popleft(), shards, nodes)
         while running:
-            yield _save(*running.popleft(), shards)
+            yield _save(*running.popleft(), shards, nodes)
+        counts["ray_nodes"] = len(nodes)
     finally:
         if started:
             ray.shutdown()
 
 
-def _save(number: int, ref, shards) -> Path:
+def _save(number: int, ref, shards, nodes: set) -> Path:
     import ray
 
     try:
-        data = ray.get(ref)
+        data, node = ray.get(ref)
     except ray.exceptions.RayTaskError as err:  # the task's own error, e.g. a bad record
         cause = err.as_instanceof_cause()
         if isinstance(cause, HumpbackError):
             raise HumpbackError(str(cause).splitlines()[0]) from None
         raise
+    nodes.add(node)
     shard = shards[number]
     shard.parent.mkdir(parents=True, exist_ok=True)
     tmp = shard.with_name(shard.name + ".tmp")
