@@ -95,8 +95,8 @@ class CorpusParams:
     segmentation: Literal["auto", "headings", "document", "paragraphs", "lines"] = "auto"
     title_field: Optional[str] = None  # jsonl/parquet: a field that serves as the heading
     url_field: Optional[str] = "url"  # jsonl/parquet: the page's URL, recorded with its segments
-    # keep documents whose language (py3langid) is one of these with at least this
-    # probability; null: any language
+    # drop documents that py3langid finds, with at least min_language_score probability, to be
+    # in a language not listed (an unsure answer keeps the text); null: any language
     languages: Optional[list[str]] = None
     min_language_score: float = 0.5
     # near-duplicates: MinHash LSH over word shingles (rensa); null: exact duplicates only

@@ -22,7 +22,7 @@ FILTERS = [
     ("all_caps_heading", "an all-caps heading"),
     ("navigation_heading", "a navigation-like heading (advertisement, menu, cookie, ...)"),
     ("repetitive", "repeats its own sentences"),
-    ("language", "its document is not in `languages` (py3langid)"),
+    ("language", "its document is in a language not in `languages` (py3langid)"),
     ("duplicate", "the same text as a segment kept before it"),
     ("near_duplicate", "a near-duplicate of a segment kept before it (MinHash LSH)"),
     ("sampling", "not in the `max_segments` sample"),
@@ -49,7 +49,8 @@ def corpus_card(params, counts: dict, segments: str | Path) -> DatasetCard:
         f"shingles), {params.near_dup_permutations} permutations in {counts.get('near_dup_bands')} "
         f"bands of {counts.get('near_dup_rows')} rows")
     language = "any" if not params.languages else \
-        f"{', '.join(params.languages)} with probability at least {params.min_language_score}"
+        f"{', '.join(params.languages)} (documents found to be in another language with " \
+        f"probability at least {params.min_language_score} removed)"
     rule = params.segmentation if params.segmentation != "auto" else "auto (" + ", ".join(
         f"{kind}: {rule}" for kind, rule in AUTO_RULE.items()) + ")"
     other = []

@@ -14,7 +14,7 @@ from functools import cache
 from humpback.corpus.needs import need
 from humpback.errors import HumpbackError
 
-SAMPLE_CHARS = 2000
+SAMPLE_CHARS = 600  # about 0.3 ms; py3langid is as sure of a page from 600 characters of prose
 
 
 @cache
@@ -42,5 +42,9 @@ def identify(text: str) -> tuple[str, float]:
 
 
 def accepted(text: str, languages: list[str], min_score: float) -> bool:
+    """False only when `text` is, with probability at least `min_score`, in a language not
+    listed. An unsure answer keeps the text: py3langid is unsure of code, grammars and tables
+    (600 characters of a Python grammar score 0.4 for English), never of prose in another
+    language (German or French prose scores 1.0)."""
     language, score = identify(text)
-    return language in languages and score >= min_score
+    return language in languages or score < min_score
