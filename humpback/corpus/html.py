@@ -86,9 +86,9 @@ def _sections(body) -> list[tuple[str, str]]:
 
 def _block(element) -> str:
     if element.tag == "list":
-        return "\n".join(f"- {' '.join(_text(item).split())}" for item in element.iter("item"))
+        return "\n".join(f"- {' '.join(_text(item).split())}" for item in element.findall("item"))
     if element.tag == "table":
-        return "\n".join(" | ".join(" ".join(_text(cell).split()) for cell in row.iter("cell"))
+        return "\n".join(" | ".join(" ".join(_text(cell).split()) for cell in row.findall("cell"))
                          for row in element.iter("row"))
     if element.tag == "code":  # code keeps its lines and indentation
         return _text(element).strip("\n")
@@ -96,7 +96,13 @@ def _block(element) -> str:
         "\n".join(" ".join(line.split()) for line in _text(element).split("\n")).strip()
 
 
+_BLOCKS = {"p", "quote", "list", "item", "head", "table", "row", "cell"}
+
+
 def _text(element) -> str:
-    for lb in element.iter("lb"):  # line breaks inside a paragraph
-        lb.tail = "\n" + (lb.tail or "")
+    for sub in element.iter():
+        if sub.tag == "lb":  # a line break inside a paragraph
+            sub.tail = "\n" + (sub.tail or "")
+        elif sub is not element and sub.tag in _BLOCKS:  # a block inside a block: not glued on
+            sub.text = " " + (sub.text or "")
     return _PERMALINK.sub("", "".join(element.itertext()))

@@ -2,7 +2,8 @@
 
 - `headings`: the text under each heading, as the paper segments web pages (an HTML page's
   h1-h6, a markdown `#` line, a reST/pydoc underlined title). With `split_long`, a section over
-  `max_chars` is cut at paragraph breaks.
+  `max_chars` is cut at paragraph breaks (on an HTML page, a paragraph still too long, such as a
+  long list or table, at its lines).
 - `document`: the whole document, one segment.
 - `paragraphs` / `lines`: for text without headings (C4, FineWeb, Dolma store paragraphs one to
   a line), pieces packed at blank-line or line breaks into the length window; a unit longer than
@@ -56,9 +57,9 @@ def segment(doc: Document, rule: str, max_chars: int, split_long: bool) -> list[
     rule = AUTO_RULE.get(doc.kind, "headings") if rule == "auto" else rule
     if rule == "headings":
         limit = max_chars if split_long else None
-        if doc.sections is not None:
-            pieces = [(heading, piece) for heading, body in doc.sections
-                      for piece in (_pack_paragraphs(body, limit) if limit else [body])]
+        if doc.sections is not None:  # a page's paragraph too long (a list, a table) is cut
+            pieces = [(heading, piece) for heading, body in doc.sections  # at its lines
+                      for piece in (_within(body, limit) if limit else [body])]
         else:
             pieces = [(s.heading, s.text) for s in split_segments(doc, limit)]
         if doc.title:  # text before the first heading: the title serves as its heading
@@ -115,6 +116,11 @@ def _pack_paragraphs(text: str, max_chars: int) -> list[str]:
             joined = paragraph
         current = joined
     return pieces + [current] if current else pieces
+
+
+def _within(body: str, max_chars: int) -> list[str]:
+    return [cut for piece in _pack_paragraphs(body, max_chars)
+            for cut in (pack(piece, max_chars) if len(piece) > max_chars else [piece])]
 
 
 def pack(text: str, max_chars: int, rule: str = "lines") -> list[str]:
