@@ -138,3 +138,44 @@ def test_segments_of_any_text_are_clean(text):
 
 def test_unusual_spaces_and_line_breaks_are_normalised_not_dropped():
     assert clean_text("a\u00a0b\r\nc\u2028d\x0ce\x00f\ufeff") == "a b\nc\nd\nef"
+
+
+# --- the dedup index ---
+
+import numpy as np  # noqa: E402
+
+from humpback.corpus.dedup import Deduplicator, KeySet, band_keys, exact_digest  # noqa: E402
+
+
+@given(st.lists(st.lists(st.integers(0, 2**64 - 1), max_size=300), max_size=12))
+def test_the_key_table_is_a_set(batches):
+    table, reference = KeySet(capacity=16), set()  # tiny: it grows many times
+    for batch in batches:
+        keys = np.array(batch, dtype=np.uint64)
+        assert table.contains(keys).tolist() == [k in reference or (k == 0 and 1 in reference)
+                                                 or (k == 1 and 0 in reference) for k in batch]
+        new = sorted({k if k else 1 for k in batch} - {k if k else 1 for k in reference})
+        table.add(np.array(new, dtype=np.uint64))
+        reference.update(new)
+    assert table.size == len(reference)
+
+
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=80), st.integers(1, 40))
+def test_duplicate_verdicts_do_not_depend_on_how_segments_are_chunked(picks, chunk):
+    """The first of each group is kept whether its copies come in the same chunk or later."""
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi".split()
+    texts = [" ".join(words[(p + i) % len(words)] for i in range(12)) + f" {p % 7}" for p in picks]
+    digests = [exact_digest(t) for t in texts]
+    bands = [band_keys(t, 3, 64, 0.7) for t in texts]
+
+    def run(size):
+        dedup, out = Deduplicator(0.7, 64), []
+        for start in range(0, len(texts), size):
+            out += dedup.verdicts(digests[start:start + size], bands[start:start + size])
+        return out
+
+    assert run(chunk) == run(len(texts))
+    assert run(1) == run(len(texts))
+    first = {t: i for i, t in reversed(list(enumerate(texts)))}
+    assert all((v == "duplicate") == (first[t] != i) for i, (t, v) in enumerate(zip(texts, run(1)))
+               if v != "near_duplicate")

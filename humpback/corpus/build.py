@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from humpback.config import CorpusParams
-from humpback.corpus.dedup import Deduplicator, exact_digest, sketch
+from humpback.corpus.dedup import Deduplicator, band_keys, exact_digest
 from humpback.corpus.filters import rejection
 from humpback.corpus.readers import read
 from humpback.corpus.segments import segment
@@ -96,8 +96,8 @@ def build(params: CorpusParams, seed: int, output: str | Path,
         for shard in run_tasks(tasks, shards, params, counts):
             for chunk in _read_shard(shard, counts, rejections):
                 records = []
-                for candidate in chunk:
-                    verdict = dedup.verdict(candidate[5], candidate[6])
+                verdicts = dedup.verdicts([c[5] for c in chunk], [c[6] for c in chunk])
+                for candidate, verdict in zip(chunk, verdicts):
                     if verdict:
                         counts[f"removed_{verdict}"] += 1
                     else:
@@ -177,10 +177,10 @@ def run_task(task: Task, params: CorpusParams, out=None) -> bytes | None:
             counts["removed_language"] += len(survivors)
             continue
         for seg in survivors:
-            minhash = sketch(seg.text, params.near_dup_shingle, params.near_dup_permutations) \
-                if near else None
+            bands = band_keys(seg.text, params.near_dup_shingle, params.near_dup_permutations,
+                              params.near_dup_threshold) if near else None
             chunk.append((doc.kind == "pydoc", seg.source, seg.heading, seg.text, seg.position,
-                          exact_digest(seg.text), minhash, seg.url))
+                          exact_digest(seg.text), bands, seg.url))
         if len(chunk) >= CHUNK:
             pickle.dump(chunk, handle, protocol=pickle.HIGHEST_PROTOCOL)
             chunk = []
