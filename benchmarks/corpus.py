@@ -208,12 +208,14 @@ def report(rows: list[dict], load_before: tuple, load_after: tuple) -> str:
                          f"{run['kept']:,} | {'yes' if run['md5'] == reference else 'NO'} |")
     html_rows = [r for r in rows if r["kind"] == "html" and 1 in r["runs"]]
     if html_rows:
-        lines += ["", "| HTML pages | extractor alone, 1 process: pages/s | stage, 1 worker: pages/s | stage / extractor |",
-                  "|---|---|---|---|"]
+        lines += ["", "| HTML pages | extractor alone, 1 process: pages/s | stage, 1 worker: pages/s (wall) | stage / extractor | stage without start-up: pages/s | ratio |",
+                  "|---|---|---|---|---|---|"]
         for row in html_rows:
             alone = row["documents"] / row["extractor_s"]
             stage = row["documents"] / row["runs"][1]["seconds"]
-            lines.append(f"| {row['documents']:,} | {alone:.1f} | {stage:.1f} | {stage / alone:.2f} |")
+            inner = row["documents"] / row["runs"][1]["stage_seconds"]
+            lines.append(f"| {row['documents']:,} | {alone:.1f} | {stage:.1f} | {stage / alone:.2f} "
+                         f"| {inner:.1f} | {inner / alone:.2f} |")
     lines += ["", "Filter counts (1 worker):", ""]
     for row in rows:
         run = row["runs"].get(1, next(iter(row["runs"].values())))

@@ -78,8 +78,9 @@ class SeedParams:
 
 @dataclass(frozen=True)
 class CorpusParams:
-    # "pydoc"; files/folders under data/sources or data/hub: .txt .md .rst, .html .htm, .warc
-    # .warc.gz (Common Crawl), .wet .wet.gz, .jsonl .jsonl.gz .jsonl.zst (.json.gz), .parquet
+    # "pydoc"; files/folders under data/sources or data/hub: .txt .md .rst, .html .htm (also in
+    # .zip .tar .tar.gz), .warc .warc.gz (Common Crawl), .wet .wet.gz, .jsonl .jsonl.gz
+    # .jsonl.zst (.json.gz), .parquet
     sources: list[str]
     text_field: str  # the text column of jsonl, parquet and hub sources
     min_chars: int

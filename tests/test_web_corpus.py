@@ -99,6 +99,33 @@ def test_html_text_before_the_first_heading_has_none_and_is_dropped(tmp_path):
     assert counts["removed_empty_heading"] == 1
 
 
+@pytest.mark.parametrize("name", ["site.zip", "site.tar.gz"])
+def test_pages_inside_an_archive_are_read_like_a_folder(tmp_path, site, name):
+    import tarfile
+    import zipfile
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for page, _, _, data in site[:6]:
+        (folder / page).write_bytes(data)
+    (folder / "theme.css").write_text("body {}")
+    archive = tmp_path / name
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(archive, "w") as out:
+            for path in sorted(folder.iterdir()):
+                out.write(path, f"site/{path.name}")
+    else:
+        with tarfile.open(archive, "w:gz") as out:
+            for path in sorted(folder.iterdir()):
+                out.add(path, f"site/{path.name}")
+    records, counts = run(params([archive]))
+    from_folder, _ = run(params([folder]), out="folder.jsonl")
+    assert [(r["heading"], r["text"]) for r in records] == \
+        [(r["heading"], r["text"]) for r in from_folder]
+    assert records[0]["source"] == f"{archive}:site/page00.html"
+    assert counts["archive_members_skipped"] == 1
+
+
 # --- 2. Crawl archives ---
 
 @pytest.mark.parametrize("name", ["crawl.warc", "crawl.warc.gz"])
@@ -324,6 +351,8 @@ def test_files_of_types_not_read_are_named_in_one_warning_line(tmp_path, site):
     ("broken.jsonl.zst", b"not zstd at all", "broken.jsonl.zst: cannot be read"),
     ("broken.parquet", b"not parquet", "broken.parquet: not a readable parquet file"),
     ("broken.warc.gz", b"not a WARC file", "broken.warc.gz: record 1: malformed WARC record"),
+    ("broken.zip", b"not a zip file", "broken.zip: not a readable archive"),
+    ("broken.tar.gz", b"not a tar file", "broken.tar.gz: not a readable archive"),
 ])
 def test_an_explicitly_named_unreadable_file_fails_in_one_line(tmp_path, name, data, message):
     project = stage_project(tmp_path, {name: data}, sources=[f"data/sources/{name}"])

@@ -60,6 +60,8 @@ def corpus_card(params, counts: dict, segments: str | Path) -> DatasetCard:
     if counts.get("pages_without_content"):
         other.append(f"pages where the extractor found no main content: "
                      f"{counts['pages_without_content']}")
+    if counts.get("archive_members_skipped"):
+        other.append(f"archive members of types not read: {counts['archive_members_skipped']}")
     if counts.get("skipped_files"):
         other.append(f"files in source folders of types not read: {counts['skipped_files']}")
     if counts.get("rejected_records"):

@@ -1,5 +1,5 @@
-"""Documents from one task, per format: pydoc topics, text files, HTML pages, jsonl (plain, .gz,
-.zst), parquet (in batches), WARC and WET archives. Readers stream: a file is never read whole
+"""Documents from one task, per format: pydoc topics, text files, HTML pages (also in a .zip or
+.tar archive), jsonl (plain, .gz, .zst), parquet (in batches), WARC and WET archives. Readers stream: a file is never read whole
 into memory (an HTML page or a WARC record is, one at a time).
 
 `reject` receives each unusable record (bad JSON or UTF-8, a missing field, a malformed WARC
@@ -50,6 +50,8 @@ def read(task: Task, params: CorpusParams, reject: Reject, counts: Counter) -> I
         yield from _jsonl(task, params, reject)
     elif task.kind == "parquet":
         yield from _parquet(task, params, reject)
+    elif task.kind == "archive":
+        yield from _archive(Path(task.paths[0]), reject, counts)
     else:
         from humpback.corpus.warc import archive_documents
 
@@ -75,8 +77,9 @@ def _text_file(path: Path, reject: Reject) -> Iterator[Document]:
     yield Document(str(path), text)
 
 
-def _html_file(path: Path, reject: Reject, counts: Counter) -> Iterator[Document]:
-    data = path.read_bytes()
+def _html_file(path: Path, reject: Reject, counts: Counter,
+               data: bytes | None = None) -> Iterator[Document]:
+    data = path.read_bytes() if data is None else data
     if not data.strip():
         reject(RecordError(f"{path}: empty file"))
         return
@@ -89,6 +92,55 @@ def _html_file(path: Path, reject: Reject, counts: Counter) -> Iterator[Document
         counts["pages_without_content"] += 1
         return
     yield doc
+
+
+def _archive(path: Path, reject: Reject, counts: Counter) -> Iterator[Document]:
+    """The HTML pages and text files in a .zip or .tar(.gz) (a saved site), in the order the
+    archive holds them, each named `archive:member`; other members are counted
+    (`archive_members_skipped`)."""
+    from humpback.corpus.sources import file_kind
+
+    try:
+        for name, data in _members(path):
+            kind = file_kind(Path(name))
+            if kind not in ("html", "text"):
+                counts["archive_members_skipped"] += 1
+                continue
+            member = Path(f"{path}:{name}")
+            if kind == "html":
+                yield from _html_file(member, reject, counts, data)
+                continue
+            try:
+                text = decode_utf8(data, member)
+            except RecordError as err:
+                reject(err)
+                continue
+            if text.strip():
+                yield Document(str(member), text)
+    except (OSError, EOFError, zlib.error) as err:  # zipfile's and tarfile's errors among them
+        reject(RecordError(f"{path}: not a readable archive ({err})"))
+
+
+def _members(path: Path) -> Iterator[tuple[str, bytes]]:
+    import tarfile
+    import zipfile
+
+    if path.name.lower().endswith(".zip"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if not info.is_dir():
+                        yield info.filename, archive.read(info)
+        except zipfile.BadZipFile as err:
+            raise OSError(str(err)) from None
+        return
+    try:
+        with tarfile.open(path, "r|*") as archive:  # one pass over the stream
+            for info in archive:
+                if info.isfile():
+                    yield info.name, archive.extractfile(info).read()
+    except tarfile.TarError as err:
+        raise OSError(str(err)) from None
 
 
 def _open_lines(task: Task):

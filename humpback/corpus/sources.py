@@ -23,6 +23,7 @@ KINDS = {
     "parquet": (".parquet",),
     "html": (".html", ".htm"),
     "text": (".txt", ".md", ".markdown", ".rst"),
+    "archive": (".zip", ".tar", ".tar.gz", ".tgz"),  # of HTML pages and text files: a saved site
 }
 # DVC's and git's files beside the data (`dvc import-url` writes .dvc and .gitignore): not corpus files.
 BOOKKEEPING = (".dvc", ".gitignore", ".dvcignore", ".gitkeep")
@@ -33,7 +34,7 @@ SMALL_BYTES_PER_TASK = 4 * 2**20
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # pydoc | text | html | jsonl | parquet | warc | wet
+    kind: str  # pydoc | text | html | jsonl | parquet | warc | wet | archive
     paths: tuple[str, ...]
     start: int = 0  # jsonl: first byte of the range; parquet: the row group
     end: int | None = None  # jsonl: the byte after the range (None: to the end of the file)
