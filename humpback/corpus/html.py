@@ -1,9 +1,9 @@
 """HTML pages: the main content by trafilatura (navigation, sidebars, menus, footers and cookie
 banners removed), then the page's own headings h1-h6 as section boundaries.
 
-trafilatura's markdown output escapes characters (`\\_\\_init\\_\\_`) and cannot tell a heading from a
-`# comment` in a code block, so the sections are read from the element tree it extracted: `head`
-elements start a section, every other block is a paragraph of it.
+trafilatura's markdown output escapes characters (`\\_\\_init\\_\\_`) and cannot tell a heading
+from a `# comment` in a code block, so the sections are read from the element tree it extracted:
+`head` elements start a section, every other block is a paragraph of it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Documents from one task, per format: pydoc topics, text files, HTML pages (also in a .zip or
-.tar archive), jsonl (plain, .gz, .zst), parquet (in batches), WARC and WET archives. Readers stream: a file is never read whole
-into memory (an HTML page or a WARC record is, one at a time).
+.tar archive), jsonl (plain, .gz, .zst), parquet (in batches), WARC and WET archives. Readers
+stream: a file is never read whole into memory (an HTML page or a WARC record is, one at a time).
 
 `reject` receives each unusable record (bad JSON or UTF-8, a missing field, a malformed WARC
 record, a page that cannot be decoded, an empty file); `counts` gains what was passed over on

@@ -25,9 +25,10 @@ KINDS = {
     "text": (".txt", ".md", ".markdown", ".rst"),
     "archive": (".zip", ".tar", ".tar.gz", ".tgz"),  # of HTML pages and text files: a saved site
 }
-# DVC's and git's files beside the data (`dvc import-url` writes .dvc and .gitignore): not corpus files.
+# DVC's and git's files beside the data (`dvc import-url` writes .dvc and .gitignore): not
+# corpus files.
 BOOKKEEPING = (".dvc", ".gitignore", ".dvcignore", ".gitkeep")
-RANGE_BYTES = 4 * 2**20  # a plain jsonl file is cut into ranges of about this size (2,000 web documents)
+RANGE_BYTES = 4 * 2**20  # a plain jsonl file is cut into ranges of this size: ~2,000 web documents
 SMALL_FILES_PER_TASK = 16  # HTML pages and text files, grouped
 SMALL_BYTES_PER_TASK = 4 * 2**20
 
