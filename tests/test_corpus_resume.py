@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_stage_ends_it_in_one_line_and_the_rerun_resumes(tmp
                if "spawn" in " ".join(child.cmdline())]
     assert workers
     os.kill(workers[0].pid, signal.SIGKILL)
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=300)
     lines = stderr.strip().splitlines()
     assert process.returncode != 0 and len(lines) == 1, stderr
     assert lines[0].startswith("error: corpus: a worker process died") and "resume" in lines[0]
