@@ -78,15 +78,37 @@ class SeedParams:
 
 @dataclass(frozen=True)
 class CorpusParams:
-    sources: list[str]  # "pydoc"; files/folders (.txt .md .jsonl .parquet) under data/sources or data/hub
+    # "pydoc"; files/folders under data/sources or data/hub: .txt .md .rst, .html .htm (also in
+    # .zip .tar .tar.gz), .warc .warc.gz (Common Crawl), .wet .wet.gz, .jsonl .jsonl.gz
+    # .jsonl.zst (.json.gz), .parquet
+    sources: list[str]
     text_field: str  # the text column of jsonl, parquet and hub sources
     min_chars: int
     max_chars: int
     split_long: bool  # cut sections over max_chars at paragraph breaks instead of dropping them
     max_segments: Optional[int]
-    # an unusable source record (bad JSON or UTF-8, no text, an empty file): stop with its file
-    # and line, or skip it and count it in metrics/corpus.json (rejected_records)
+    # an unusable source record (bad JSON or UTF-8, a malformed WARC record, a page that cannot
+    # be decoded, an empty file): stop with its file and line, or skip it and count it in
+    # metrics/corpus.json (rejected_records)
     on_bad_record: Literal["error", "skip"] = "error"
+    # how documents become segments (humpback/corpus/segments.py): auto = headings for sources
+    # that have them (pydoc, text, HTML, WARC), lines for extracted web text (jsonl, parquet, WET)
+    segmentation: Literal["auto", "headings", "document", "paragraphs", "lines"] = "auto"
+    title_field: Optional[str] = None  # jsonl/parquet: a field that serves as the heading
+    url_field: Optional[str] = "url"  # jsonl/parquet: the page's URL, recorded with its segments
+    # drop documents that py3langid finds, with at least min_language_score probability, to be
+    # in a language not listed (an unsure answer keeps the text); null: any language
+    languages: Optional[list[str]] = None
+    min_language_score: float = 0.5
+    # near-duplicates: MinHash LSH over word shingles (rensa); null: exact duplicates only
+    near_dup_threshold: Optional[float] = None
+    near_dup_shingle: int = 5  # words per shingle
+    near_dup_permutations: int = 128
+    # processes that read, extract and filter documents (0: one per core); the output is the
+    # same bytes for any number. executor ray: tasks on a Ray cluster (docs/inputs.md)
+    workers: int = 1
+    executor: Literal["local", "ray"] = "local"
+    ray_address: Optional[str] = None  # executor ray: null (start one here) | auto | host:port
 
     def __post_init__(self):
         _require(self.sources, "sources", "must name at least one source")
@@ -94,6 +116,21 @@ class CorpusParams:
             _check_file_source(source, f"sources[{i}]")
         _require(0 < self.min_chars <= self.max_chars, "min_chars",
                  "must be positive and at most max_chars")
+        _require(self.languages is None or len(self.languages) > 0, "languages",
+                 "must name at least one language (ISO 639-1, e.g. [en]), or be null for any")
+        _require(0 <= self.min_language_score <= 1, "min_language_score",
+                 "must be between 0 and 1")
+        _require(self.near_dup_threshold is None or 0 < self.near_dup_threshold < 1,
+                 "near_dup_threshold", "must be between 0 and 1 (exclusive), or null for off")
+        _require(self.near_dup_shingle >= 1, "near_dup_shingle", "must be at least 1")
+        _require(self.near_dup_permutations >= 2
+                 and self.near_dup_permutations & (self.near_dup_permutations - 1) == 0,
+                 "near_dup_permutations", "must be a power of two (64, 128, 256)")
+        _require(self.workers >= 0, "workers", "must be 0 (one per core) or more")
+        _require(self.ray_address is None or self.ray_address == "auto"
+                 or re.fullmatch(r"(ray://)?[\w.-]+:\d+", self.ray_address) is not None,
+                 "ray_address", f"{self.ray_address!r}: expected null, auto, host:port or "
+                 f"ray://host:port")
 
 
 @dataclass(frozen=True)

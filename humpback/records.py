@@ -48,6 +48,13 @@ def numbered_jsonl(path: str | Path, required: Iterable[str] = (),
                 yield line_no, record
 
 
+def decode_record(raw: bytes, path: str | Path, line_no: int, required: Iterable[str] = (),
+                  optional: Iterable[str] = ()) -> dict | None:
+    """One line of JSON Lines (bytes, from any stream) checked as `numbered_jsonl` checks each
+    line; None for a blank line."""
+    return _decode(raw, Path(path), line_no, (tuple(required), tuple(optional)))
+
+
 def decode_utf8(data: bytes, path: Path, line_no: int = 1) -> str:
     """UTF-8 text, without the byte-order mark that Windows editors put first; a bad byte is
     reported on its line (counted from `line_no`)."""

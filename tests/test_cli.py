@@ -37,10 +37,10 @@ def test_check_names_a_stage_whose_deps_miss_a_module_it_imports(tmp_path):
     for folder in ("stages", "humpback"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     dvc_yaml = (ROOT / "dvc.yaml").read_text()
-    (tmp_path / "dvc.yaml").write_text(dvc_yaml.replace("      - humpback/corpus.py\n", "", 1))
+    (tmp_path / "dvc.yaml").write_text(dvc_yaml.replace("      - humpback/corpus/text.py\n", "", 1))
     result = CliRunner().invoke(main, ["check", str(tmp_path / "params.yaml")])
     assert result.exit_code == 1
-    assert "seed: missing dependency humpback/corpus.py (imported by stages/seed.py)" in result.output
+    assert "seed: missing dependency humpback/corpus/text.py (imported by stages/seed.py)" in result.output
 
 
 def test_check_warns_when_the_corpus_came_from_another_pythons_docs(tmp_path):
