@@ -18,6 +18,7 @@ from typing import Literal, Optional
 import yaml
 
 from humpback.errors import HumpbackError
+from humpback.scoring_modes import MODES, ModeName
 
 
 class ParamsError(HumpbackError):
@@ -247,9 +248,7 @@ class AugmentParams:
 
 @dataclass(frozen=True)
 class ScoreParams:
-    # likelihood: how much the instruction raises the output's log-likelihood (nats per token)
-    # logprob: P(1..5) after the rubric's "Score:" | generate: the paper's reasoning + "Score: n"
-    mode: Literal["likelihood", "logprob", "generate"]
+    mode: ModeName  # likelihood | logprob | generate: the table in humpback/scoring_modes.py
     batch_size: int
     max_new_tokens: int  # generate mode: room for the brief reasoning and the `Score: n` line
     max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
@@ -263,14 +262,15 @@ class ScoreParams:
         _require(self.check_sample == 0 or self.check_sample >= 2, "check_sample",
                  "must be 0 (no check) or at least 2")
         _require(0 < self.check_confidence < 1, "check_confidence", "must be between 0 and 1")
-        _require(self.samples == 1 or (self.mode == "generate" and self.temperature > 0),
-                 "samples", "more than one rating needs mode: generate and temperature > 0")
+        sampling = " or ".join(f"mode: {m.name}" for m in MODES.values() if m.samples)
+        _require(self.samples == 1 or (MODES[self.mode].samples and self.temperature > 0),
+                 "samples", f"more than one rating needs {sampling} and temperature > 0")
 
 
 @dataclass(frozen=True)
 class CurateParams:
-    # k: keep candidates scoring >= k, in the scoring mode's units (1-5 for the rubric modes,
-    # nats per token for likelihood); null: no threshold
+    # k: keep candidates scoring >= k, on the scoring mode's scale (humpback/scoring_modes.py:
+    # 1-5 for the rubric modes, nats per token for likelihood); null: no threshold
     min_score: Optional[float]
     top_fraction: Optional[float]  # then keep at most this fraction of candidates, best first
 
@@ -388,9 +388,11 @@ class Params:
             _require(t.isdigit() and int(t) >= 1, f"iterations.{t}", "must be a number >= 1")
             _require(previous == int(t) - 1, f"iterations.{t}",
                      f"iteration {t} must be rated by model {int(t) - 1}, got {previous}")
-        if self.score.mode != "likelihood" and self.curate.min_score is not None:
-            _require(1 <= self.curate.min_score <= 5, "curate.min_score",
-                     f"must be between 1 and 5 with score.mode: {self.score.mode}")
+        mode = MODES[self.score.mode]
+        if mode.scale is not None and self.curate.min_score is not None:
+            _require(mode.accepts(self.curate.min_score), "curate.min_score",
+                     f"must be between {mode.scale[0]:g} and {mode.scale[1]:g} with score.mode: "
+                     f"{mode.name}")
         for name in self.hub:
             _require(re.fullmatch(r"[A-Za-z0-9_-]+", name), f"hub.{name}",
                      "name it with letters, digits, - and _ (it names a file and a stage)")
