@@ -12,7 +12,7 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
 from humpback.base_model import EMBEDDED
-from humpback.config import is_hub_id
+from humpback.inputs import is_hub_id
 from humpback.scoring_modes import scoring_mode
 
 # The embedded default (base.model: smollm2) is this hub model, as the Q4_1 GGUF file that the
