@@ -460,7 +460,7 @@ def load_params(path: str | Path = "params.yaml", stage: str | None = None) -> P
         raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
     moved = moved_keys(raw)
     if moved:
-        more = f" (and {len(moved) - 1} more: `humpback check` lists them)" if len(moved) > 1 else ""
+        more = f" (and {len(moved) - 1} more: `humpback check` lists them)" if moved[1:] else ""
         raise ParamsError(f"{path}: {moved[0]}{more}")
     sources: dict[str, str] = {}
     try:
@@ -502,7 +502,7 @@ def _inherit_training(raw) -> tuple[dict, dict[str, str]]:
         unknown = sorted(set(section) - set(own) - set(knobs))
         if unknown:
             raise ParamsError(f"unknown key '{name}.{unknown[0]}' (known: "
-                              f"{', '.join(own)}, and any key of train: {', '.join(knobs)})")
+                              f"{', '.join(own + knobs)})")
         raw[name] = {**{k: v for k, v in section.items() if k in own},
                      "train": {**shared, **{k: v for k, v in section.items() if k in knobs}}}
         sources.update({f"{name}.train.{k}": f"{name}.{k}" if k in section else f"train.{k}"
