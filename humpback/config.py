@@ -57,7 +57,7 @@ class HubDataset:
 
 @dataclass(frozen=True)
 class SeedParams:
-    source: str  # a .jsonl file (a hub dataset: via the hub section, data/sources/hub/<name>.jsonl)
+    source: str  # a .jsonl file (a hub dataset: via the hub section, data/hub/<name>.jsonl)
     format: Literal["pairs", "oasst1"]  # oasst1: the paper's selection from Open Assistant rows
     language: str  # oasst1 only
     eval_fraction: float
@@ -379,7 +379,7 @@ class Params:
     random_seed: int
     models: list[int]  # forward@t for each t: M_0 .. M_N
     iterations: dict[str, int]  # "t" -> the model that rates candidates in iteration t (t - 1)
-    hub: dict[str, HubDataset]  # name -> a pinned hub dataset, written to data/sources/hub/<name>.jsonl
+    hub: dict[str, HubDataset]  # name -> a pinned hub dataset, written to data/hub/<name>.jsonl
     base: BaseParams
     seed: SeedParams
     corpus: CorpusParams

@@ -127,7 +127,7 @@ def make_accelerator(params: TrainParams, section: str):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
-    device, precision = resolve_device(params, section)
+    device, precision = device_and_precision(params, section)
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         AcceleratorState._reset_state(reset_partial_state=True)  # one process may train twice
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=precision)
@@ -135,7 +135,7 @@ def make_accelerator(params: TrainParams, section: str):
                          "processes": accelerator.num_processes}
 
 
-def resolve_device(params: TrainParams, section: str) -> tuple[str, str]:
+def device_and_precision(params: TrainParams, section: str) -> tuple[str, str]:
     """(device, mixed precision) from the params' `auto`s; a one-line error for a choice this
     machine cannot honour."""
     cuda = torch.cuda.is_available()
