@@ -384,6 +384,8 @@ class Params:
     seed: SeedParams
     corpus: CorpusParams
     prompts: PromptParams
+    # params.yaml's `train` section has no field here: the loader writes it into backward.train
+    # and forward.train (_inherit_training), each with its own section's keys over it
     backward: BackwardParams
     engine: EngineParams
     augment: AugmentParams

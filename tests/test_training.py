@@ -111,8 +111,8 @@ def _ids(micro_batch) -> tuple:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="what auto means without a GPU")
 def test_auto_trains_on_the_cpu_in_full_precision_here():
     assert device_and_precision(PARAMS, "backward") == ("cpu", "no")
-    bf16 = dataclasses.replace(PARAMS, mixed_precision="bf16")
-    assert device_and_precision(bf16, "backward") == ("cpu", "bf16")  # autocast on the CPU is allowed: it is the user's choice
+    bf16 = dataclasses.replace(PARAMS, mixed_precision="bf16")  # autocast on the CPU: allowed
+    assert device_and_precision(bf16, "backward") == ("cpu", "bf16")
 
 
 # --- on a GPU (skipped without one): the same training step as on the CPU ---
