@@ -32,6 +32,7 @@ MODEL_SOURCES = "models/sources"  # local model folders: base.model, judge.model
 LAUNCH_CONFIGS = "configs/accelerate"  # Accelerate configs named by backward/forward.accelerate_config
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+HUB_FILE_TYPES = (".json", ".jsonl", ".parquet")  # the data files hub@<name> reads as they are
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,24 @@ class HubDataset:
     """A Hugging Face hub dataset brought into the workspace by the `hub@<name>` stage."""
     dataset: str  # the hub id, e.g. OpenAssistant/oasst1
     revision: str  # the commit to read: a branch moves under you, a commit does not
-    split: str
+    split: Optional[str] = None  # the split datasets loads; null with `file`
     config: Optional[str] = None  # the subset (configuration) name, if the dataset has several
     max_rows: Optional[int] = None  # only the first rows (a sample of a very large corpus)
+    # One data file of the repository (json, jsonl or parquet), read as it is: for repositories
+    # that ship a loading script, which datasets >= 4 no longer runs (tatsu-lab/alpaca_eval).
+    file: Optional[str] = None
 
     def __post_init__(self):
         _require(_HUB_ID.fullmatch(self.dataset), "dataset", "must be a hub id such as "
                  "OpenAssistant/oasst1")
+        if self.file is None:
+            _require(self.split, "split", "must name a split (or set file to one of the "
+                     "repository's data files)")
+        else:
+            _require(self.file.endswith(HUB_FILE_TYPES), "file",
+                     f"must be a {', '.join(HUB_FILE_TYPES)} file of the repository")
+            _require(self.split is None and self.config is None, "split",
+                     "the file is the rows: with file, leave split and config out")
         _require(_COMMIT.fullmatch(self.revision), "revision",
                  "must be a commit id (40 hex characters; the dataset's page lists them under "
                  "'Files and versions'), so that the data cannot change under the same params")
