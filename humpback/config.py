@@ -334,7 +334,6 @@ class JudgeParams:
         if self.model == "http":
             _require(self.base_url, "base_url", "is needed with model: http")
             _require(self.api_model, "api_model", "is needed with model: http")
-            _require(self.mode == "generate", "mode", "an http judge needs mode: generate")
 
 
 @dataclass(frozen=True)
