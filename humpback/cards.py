@@ -207,7 +207,7 @@ def _quote(text: str, limit: int = 600) -> str:
 def hub_card(*, name: str, params, rows: int, folder: str) -> DatasetCard:
     """The card of rows imported from a hub dataset: where they come from, at which commit."""
     metadata = DatasetCardData(
-        pretty_name=f"{params.dataset} ({params.split}), imported by humpback",
+        pretty_name=f"{params.dataset} ({params.file or params.split}), imported by humpback",
         source_datasets=[f"extended|{params.dataset}"],
         size_categories=[size_category(rows)],
         tags=TAGS,
@@ -219,7 +219,7 @@ def hub_card(*, name: str, params, rows: int, folder: str) -> DatasetCard:
 
 - **Dataset:** [{params.dataset}](https://huggingface.co/datasets/{params.dataset}){subset}
 - **Revision:** `{params.revision}` (a commit: these rows cannot change under the same params)
-- **Split:** `{params.split}`
+- **{"File" if params.file else "Split"}:** `{params.file or params.split}`
 - **Rows:** {rows}{limit}, in `{folder}/{name}.jsonl`, one JSON object per row
 
 Made by the `hub@{name}` stage of the humpback pipeline. Point `seed.source`, `corpus.sources` or

@@ -24,6 +24,8 @@ from humpback.inputs import (CHOICE_KEYWORDS, COMMIT, EMBEDDED_MODEL, HUB_ID, LA
 from humpback.scoring_modes import MODES, ModeName
 from humpback.stage import StageParams, declared_params
 
+HUB_FILE_TYPES = (".json", ".jsonl", ".parquet")  # the data files hub@<name> reads as they are
+
 
 @dataclass(frozen=True)
 class BaseParams:
@@ -42,13 +44,24 @@ class HubDataset:
     """A Hugging Face hub dataset brought into the workspace by the `hub@<name>` stage."""
     dataset: str  # the hub id, e.g. OpenAssistant/oasst1
     revision: str  # the commit to read: a branch moves under you, a commit does not
-    split: str
+    split: Optional[str] = None  # the split datasets loads; null with `file`
     config: Optional[str] = None  # the subset (configuration) name, if the dataset has several
     max_rows: Optional[int] = None  # only the first rows (a sample of a very large corpus)
+    # One data file of the repository (json, jsonl or parquet), read as it is: for repositories
+    # that ship a loading script, which datasets >= 4 no longer runs (tatsu-lab/alpaca_eval).
+    file: Optional[str] = None
 
     def __post_init__(self):
         _require(HUB_ID.fullmatch(self.dataset), "dataset", "must be a hub id such as "
                  "OpenAssistant/oasst1")
+        if self.file is None:
+            _require(self.split, "split", "must name a split (or set file to one of the "
+                     "repository's data files)")
+        else:
+            _require(self.file.endswith(HUB_FILE_TYPES), "file",
+                     f"must be a {', '.join(HUB_FILE_TYPES)} file of the repository")
+            _require(self.split is None and self.config is None, "split",
+                     "the file is the rows: with file, leave split and config out")
         _require(COMMIT.fullmatch(self.revision), "revision",
                  "must be a commit id (40 hex characters; the dataset's page lists them under "
                  "'Files and versions'), so that the data cannot change under the same params")
@@ -349,8 +362,6 @@ class JudgeParams(ModelChoice):
     def __post_init__(self):
         super().__post_init__()
         _require(0 < self.confidence < 1, "confidence", "must be between 0 and 1")
-        if self.model == "http":
-            _require(self.mode == "generate", "mode", "an http judge needs mode: generate")
 
 
 @dataclass(frozen=True)

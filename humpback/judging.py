@@ -42,12 +42,18 @@ def outcome(verdict: str | None, model_is_a: bool) -> str | None:
 
 
 def verdict_prefix(tokenizer) -> str:
-    """The start of the judge's reply in logprob mode, so that its next token is the verdict."""
+    """The start of the judge's reply in logprob mode, so that its next token is the verdict.
+    Without a tokenizer (an HTTP judge) the verdict's tokens are matched with or without a space."""
+    if tokenizer is None:
+        return "Winner:"
     return "Winner: " if len(tokenizer.encode(" A", add_special_tokens=False)) > 1 else "Winner:"
 
 
-def verdict_token_ids(tokenizer) -> list[list[int]]:
-    """For A, B and tie, the first token that spells each, with or without a leading space."""
+def verdict_token_ids(tokenizer) -> list[list]:
+    """For A, B and tie, the first token that spells each, with or without a leading space; an
+    HTTP judge, whose tokenizer is the server's, gets the texts of those tokens instead."""
+    if tokenizer is None:
+        return [[choice, f" {choice}"] for choice in CHOICES]
     return [sorted({tokenizer.encode(text, add_special_tokens=False)[0]
                     for text in (choice, f" {choice}")}) for choice in CHOICES]
 
@@ -79,8 +85,12 @@ def judge(engine: Engine, template: str, comparisons: Sequence[Comparison], mode
     prompts = [p for c in comparisons for p in judge_prompts(
         template, tokenizer, c.instruction, c.model_output, c.other_output, prefix)]
     if mode == "logprob":
-        probs = engine.next_token_probs(prompts, verdict_token_ids(tokenizer), desc=desc)
-        verdicts = [max(CHOICES, key=lambda c, p=p: p[CHOICES.index(c)]) for p in probs]
+        # an HTTP judge is sent the user turns and continues the reply from the prefix
+        extra = {"assistant_prefix": prefix} if tokenizer is None else {}
+        probs = engine.next_token_probs(prompts, verdict_token_ids(tokenizer), desc=desc, **extra)
+        # none of A, B, tie among a served judge's top tokens: no verdict, not a guess
+        verdicts = [max(CHOICES, key=lambda c, p=p: p[CHOICES.index(c)]) if any(p) else None
+                    for p in probs]
         evidence = [dict(zip(CHOICES, p)) for p in probs]  # written rounded, used in full
     else:
         evidence = engine.generate(prompts, Sampling(max_new_tokens), desc=desc)

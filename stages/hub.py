@@ -12,7 +12,7 @@ from humpback.stage import run_stage
 def main(name: str, rows: str, card: str, metrics: str) -> None:
     params = load_params(stage=f"hub@{name}").hub[name]
     stats: dict = {"dataset": params.dataset, "revision": params.revision, "split": params.split,
-                   "config": params.config}
+                   "config": params.config, "file": params.file}
     with timed(stats):
         stats["rows"] = write_jsonl(rows, hub.rows(params, name))
     hub_card(name=name, params=params, rows=stats["rows"], folder=hub.FOLDER).save(card)

@@ -9,7 +9,7 @@ from conftest import ROOT
 from humpback.cli import main
 
 
-@pytest.mark.parametrize("args", [[], ["check"], ["show"], ["chat"], ["push"]])
+@pytest.mark.parametrize("args", [[], ["check"], ["show"], ["chat"], ["push"], ["export"]])
 def test_help(args):
     result = CliRunner().invoke(main, [*args, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

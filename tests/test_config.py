@@ -46,7 +46,6 @@ def test_shipped_params_load():
     (lambda p: p.update(extra=1), "unknown key 'extra'"),
     (lambda p: p["judge"].update(api_key_env="sk-live-abc123"), "judge.api_key_env: must name an environment variable"),
     (lambda p: p["judge"].update(model="http", mode="generate"), "judge.base_url: is needed with model: http"),
-    (lambda p: p["judge"].update(model="http", base_url="http://x/v1", api_model="m"), "judge.mode: an http judge needs mode: generate"),
     (lambda p: p["judge"].update(confidence=95), "judge.confidence: must be between 0 and 1"),
     (lambda p: p["storage"].update(push_intermediates="no"), "storage.push_intermediates: expected bool"),
     (lambda p: p["engine"].update(device="gpu"), "engine.device: 'gpu': expected auto, cpu, cuda or cuda:N"),

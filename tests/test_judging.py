@@ -183,8 +183,11 @@ def test_an_endpoint_chosen_by_rewrite_names_rewrite_in_its_errors(tmp_path):
         engine = load_engine(chosen_spec(choice, "hf", "models/base", None, 1), params.engine)
         with pytest.raises(HTTPEngineError, match=rf"^{name}\.base_url http://127.0.0.1:9/v1"):
             engine.generate(["x"], Sampling(4))
-        with pytest.raises(HTTPEngineError, match=rf"^{name}\.model: http: an endpoint generates"):
-            engine.next_token_probs(["x"], [[1]])
+        with pytest.raises(HTTPEngineError, match=rf"^{name}\.base_url http://127.0.0.1:9/v1"):
+            engine.next_token_probs(["x"], [["A"]], assistant_prefix="Winner:")
+        with pytest.raises(HTTPEngineError, match=rf"^{name}\.model: http: an endpoint gives no "
+                                                  "prompt log-probabilities"):
+            engine.token_logprobs([("x", "y")])
 
 
 class BusyCompletions(ChatCompletions):

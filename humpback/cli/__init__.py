@@ -4,6 +4,7 @@ import click
 
 from humpback.cli.chat import chat
 from humpback.cli.check import check
+from humpback.cli.export import export
 from humpback.cli.push import push
 from humpback.cli.show import show
 
@@ -17,3 +18,4 @@ main.add_command(check)
 main.add_command(show)
 main.add_command(chat)
 main.add_command(push)
+main.add_command(export)

