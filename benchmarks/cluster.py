@@ -35,7 +35,7 @@ from humpback.records import chunks
 def run(params, config: dict, segments: list[dict], chunk_size: int, label: str) -> dict:
     engine = dataclasses.replace(params.engine, executor=config["executor"],
                                  ray=dataclasses.replace(params.engine.ray, **config["ray"]))
-    template = load_template(params.prompts.backward, {"output"})
+    template = load_template(params.backward.prompt, {"output"})
     sampling = params.augment
     runner = ChunkRunner(f"bench/{label}", EngineSpec(engine.backend, "models/base",
                                                       "models/backward", batch_size=sampling.batch_size),

@@ -32,7 +32,7 @@ from humpback.scoring_modes import MODES, scoring_mode
 
 def measure(params, mode: str, rater: int, candidates: list[dict], labels: dict) -> dict:
     score = dataclasses.replace(params.score, mode=mode)
-    template = load_template(params.prompts.score, {"instruction", "output"})
+    template = load_template(params.score.prompt, {"instruction", "output"})
     engine = load_engine(EngineSpec(params.engine.backend, "models/base", f"models/forward/{rater}",
                                     batch_size=score.batch_size), params.engine)
     sample = rater_check.load_sample("data/candidates.jsonl", score.check_sample,
@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     candidates = read_candidates("data/candidates.jsonl")
-    labels = read_labels(params.evaluate.labels)
+    labels = read_labels(params.compare.labels)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = [f"## Scoring modes on the default run ({stamp})", "",
               f"- machine: {platform.processor() or platform.machine()}, "

@@ -49,8 +49,8 @@ def naive_hf(model_dir: str) -> HFEngine:
 
 
 def tasks(params, segments, candidates):
-    backward = load_template(params.prompts.backward, {"output"})
-    rubric = load_template(params.prompts.score, {"instruction", "output"})
+    backward = load_template(params.backward.prompt, {"output"})
+    rubric = load_template(params.score.prompt, {"instruction", "output"})
     augment_sampling = Sampling(params.augment.max_new_tokens, 0.7, 0.9, seed=0)
     score_sampling = Sampling(64, seed=0)
 
@@ -88,7 +88,7 @@ def stage_overhead(engine, params, segments, repeats: int) -> dict:
             engine_time += time.perf_counter() - start
 
     engine.generate = timed_generate
-    template = load_template(params.prompts.backward, {"output"})
+    template = load_template(params.backward.prompt, {"output"})
 
     def run():
         lines = []

@@ -94,9 +94,9 @@ def one_run(args) -> None:
     torch.manual_seed(args.seed)
     pairs, params = pairs_and_params(args.data, args.params)
     if args.one == "humpback":
-        times = run_humpback(args.base, pairs, params.forward, args.steps, args.seed)
+        times = run_humpback(args.base, pairs, params.forward.train, args.steps, args.seed)
     else:
-        times = run_sft(args.base, pairs, params.forward, args.steps, args.seed,
+        times = run_sft(args.base, pairs, params.forward.train, args.steps, args.seed,
                         checkpointing=args.one == "sft")
     print("STEP_TIMES " + json.dumps(times), flush=True)
 

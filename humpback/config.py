@@ -70,7 +70,7 @@ class HubDataset:
 
 @dataclass(frozen=True)
 class SeedParams:
-    source: str  # a .jsonl file (a hub dataset: via the hub section, data/sources/hub/<name>.jsonl)
+    source: str  # a .jsonl file (a hub dataset: via the hub section, data/hub/<name>.jsonl)
     format: Literal["pairs", "oasst1"]  # oasst1: the paper's selection from Open Assistant rows
     language: str  # oasst1 only
     eval_fraction: float
@@ -140,14 +140,15 @@ class CorpusParams:
 
 @dataclass(frozen=True)
 class PromptParams:
-    backward: str  # template file: a text y -> the instruction x it answers
-    score: str  # template file: the 5-point rubric, rubric first so engines can cache it
-    seed_tag: str  # appended to seed instructions (the paper's source tags)
+    """The paper's source tags: how M_t is prompted in training (forward), evaluation and chat."""
+    seed_tag: str  # appended to seed instructions
     augmented_tag: str  # appended to curated instructions
 
 
 @dataclass(frozen=True)
 class TrainParams:
+    """One training run, as `train` in params.yaml describes it for backward and forward alike,
+    with what that stage's own section sets over it (see TRAINED)."""
     method: Literal["lora", "full"]
     steps: int
     batch_size: int
@@ -194,6 +195,24 @@ class TrainParams:
                  "fp16 needs a CUDA GPU (device: cuda or auto); on a CPU use bf16 or no")
         _require(0 <= self.final_lr_fraction <= 1, "final_lr_fraction", "must be in [0, 1]")
         _require(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class BackwardParams:
+    """backward: M_yx, trained on the seed pairs reversed; augment prompts it the same way."""
+    prompt: str  # template file: a text y -> the instruction x it answers
+    train: TrainParams  # the `train` section with this section's training keys over it
+
+
+@dataclass(frozen=True)
+class ForwardParams:
+    """forward@t: M_t, trained on the seed pairs and iteration t's curated pairs."""
+    train: TrainParams  # the `train` section with this section's training keys over it
+
+
+# The sections that train a model: each is the shared `train` section plus its own keys, of which
+# those named like a training knob (steps, or any key of train) override the shared value.
+TRAINED = ("backward", "forward")
 
 
 @dataclass(frozen=True)
@@ -253,6 +272,7 @@ class AugmentParams:
 @dataclass(frozen=True)
 class ScoreParams:
     mode: ModeName  # likelihood | logprob | generate: the table in humpback/scoring_modes.py
+    prompt: str  # template file: the 5-point rubric, rubric first so engines can cache it
     batch_size: int
     max_new_tokens: int  # generate mode: room for the brief reasoning and the `Score: n` line
     max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
@@ -292,11 +312,15 @@ class EvaluateParams:
     max_new_tokens: int
     batch_size: int
     nll_max_length: int  # prompt + reference tokens kept when measuring the reference NLL
-    labels: str  # jsonl of {id, instruction, label: good|bad}: how good each curated set is
 
     def __post_init__(self):
         check_file_source(self.instructions, "instructions")
         _require(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    labels: str  # jsonl of {id, instruction, label: good|bad}: how good each curated set is
 
 
 @dataclass(frozen=True)
@@ -366,20 +390,23 @@ class Params:
     random_seed: int
     models: list[int]  # forward@t for each t: M_0 .. M_N
     iterations: dict[str, int]  # "t" -> the model that rates candidates in iteration t (t - 1)
-    hub: dict[str, HubDataset]  # name -> a pinned hub dataset, written to data/sources/hub/<name>.jsonl
+    hub: dict[str, HubDataset]  # name -> a pinned hub dataset, written to data/hub/<name>.jsonl
     base: BaseParams
     seed: SeedParams
     corpus: CorpusParams
     prompts: PromptParams
-    backward: TrainParams
+    # params.yaml's `train` section has no field here: the loader writes it into backward.train
+    # and forward.train (_inherit_training), each with its own section's keys over it
+    backward: BackwardParams
     engine: EngineParams
     augment: AugmentParams
-    forward: TrainParams
+    forward: ForwardParams
     score: ScoreParams
     curate: CurateParams
     rewrite: RewriteParams
     evaluate: EvaluateParams
     judge: JudgeParams
+    compare: CompareParams
     storage: StorageParams
 
     def __post_init__(self):
@@ -404,6 +431,35 @@ class Params:
                  f"must list model 0 and every iteration ({expected}), got {self.models}")
 
 
+# Keys of older params files and where they live now. An old file fails with one line per key
+# (`humpback check` lists them all) instead of a bare "unknown key".
+MOVED = {
+    "prompts.score": "score.prompt",
+    "prompts.backward": "backward.prompt",
+    "evaluate.labels": "compare.labels",
+}
+
+
+def moved_keys(raw) -> list[str]:
+    """One line per key of an older params file that lives elsewhere now: 'old moved to new'."""
+    if not isinstance(raw, dict):
+        return []
+    lines = []
+    for old, new in MOVED.items():
+        section, key = old.split(".")
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            lines.append(f"{old} moved to {new}")
+    if "train" not in raw:
+        shared = {f.name for f in dataclasses.fields(TrainParams)} - {"steps"}
+        for name in TRAINED:
+            section = raw.get(name)
+            keys = [k for k in section if k in shared] if isinstance(section, dict) else []
+            if keys:
+                lines.append(f"{name}.{keys[0]} and the other shared training keys moved to "
+                             f"train (keep in {name} only what differs, e.g. steps)")
+    return lines
+
+
 def load_params(path: str | Path = "params.yaml", stage: str | None = None) -> Params:
     """Read and validate the whole params.yaml. Told which stage runs (`score@1`, or `score`),
     return that stage's view: reading a key its `params:` in dvc.yaml (beside params.yaml) do
@@ -415,14 +471,62 @@ def load_params(path: str | Path = "params.yaml", stage: str | None = None) -> P
         raise ParamsError(f"{path}: not found (run from the project root)") from None
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    moved = moved_keys(raw)
+    if moved:
+        more = f" (and {len(moved) - 1} more: `humpback check` lists them)" if moved[1:] else ""
+        raise ParamsError(f"{path}: {moved[0]}{more}")
+    sources: dict[str, str] = {}
     try:
+        raw, sources = _inherit_training(raw)
         params = _build(Params, raw, "")
         check_layout(params)
     except ParamsError as err:
-        raise ParamsError(f"{path}: {err}") from None
+        raise ParamsError(f"{path}: {_source_key(str(err), sources)}") from None
     if stage is None:
         return params
-    return StageParams(params, stage, declared_params(stage, path.with_name("dvc.yaml"), path.name))
+    declared = declared_params(stage, path.with_name("dvc.yaml"), path.name)
+    return StageParams(params, stage, declared, sources=sources)
+
+
+def _inherit_training(raw) -> tuple[dict, dict[str, str]]:
+    """Fill each TRAINED section's `train` from the shared `train` section and the section's own
+    training keys. Also returns where each filled key came from ("backward.train.steps" ->
+    "backward.steps", "backward.train.method" -> "train.method"): errors and the stage guard
+    name the key the user wrote."""
+    if not isinstance(raw, dict):
+        raise ParamsError("top level: expected a mapping")
+    if "train" not in raw:
+        raise ParamsError("missing key 'train'")
+    shared = raw["train"]
+    if not isinstance(shared, dict):
+        raise ParamsError("train: expected a mapping")
+    knobs = [f.name for f in dataclasses.fields(TrainParams)]
+    unknown = sorted(set(shared) - set(knobs))
+    if unknown:
+        raise ParamsError(f"unknown key 'train.{unknown[0]}' (known: {', '.join(knobs)})")
+    raw = {k: v for k, v in raw.items() if k != "train"}
+    sources = {}
+    for name in TRAINED:
+        section = raw.get(name)
+        if not isinstance(section, dict):
+            continue  # _build names the missing or malformed section
+        cls = typing.get_type_hints(Params)[name]
+        own = [f.name for f in dataclasses.fields(cls) if f.name != "train"]
+        unknown = sorted(set(section) - set(own) - set(knobs))
+        if unknown:
+            raise ParamsError(f"unknown key '{name}.{unknown[0]}' (known: "
+                              f"{', '.join(own + knobs)})")
+        raw[name] = {**{k: v for k, v in section.items() if k in own},
+                     "train": {**shared, **{k: v for k, v in section.items() if k in knobs}}}
+        sources.update({f"{name}.train.{k}": f"{name}.{k}" if k in section else f"train.{k}"
+                        for k in knobs})
+    return raw, sources
+
+
+def _source_key(message: str, sources: dict[str, str]) -> str:
+    """The message with a filled-in training key named as the user wrote it."""
+    return re.sub(rf"\b({'|'.join(TRAINED)})\.train\.(\w+)",
+                  lambda m: sources.get(m[0], f"{m[1]}.{m[2]}"), message)
 
 
 def _build(cls, raw, prefix: str):

@@ -64,10 +64,10 @@ def check_layout(params) -> None:
                 f"stage depends on in dvc.yaml: move or copy it there (or `dvc import-url <url> "
                 f"{DATA_SOURCES}/`)")
     for section in ("backward", "forward"):
-        config = getattr(params, section).accelerate_config
+        config = getattr(params, section).train.accelerate_config
         if not (inside(config, LAUNCH_CONFIGS) and config.endswith((".yaml", ".yml"))):
             raise ParamsError(
-                f"{section}.accelerate_config: {config!r}: an Accelerate config must be a .yaml "
+                f"{section}.train.accelerate_config: {config!r}: an Accelerate config must be a .yaml "
                 f"file under {LAUNCH_CONFIGS}/, the folder the training stages depend on in "
                 f"dvc.yaml: move or copy it there")
     for key, model in (("base.model", params.base.model), ("judge.model", params.judge.model),

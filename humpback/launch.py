@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from humpback.config import ParamsError, TrainParams
-from humpback.training import resolve_device
+from humpback.training import device_and_precision
 
 WORKER = "HUMPBACK_WORKER"  # in every launched process: train, do not launch again
 LAUNCHER_PID = "HUMPBACK_LAUNCHER_PID"  # the launcher that started this worker
@@ -83,7 +83,7 @@ def _check_devices(params: TrainParams, section: str) -> None:
     instead of as a traceback from every process."""
     import torch
 
-    device, _ = resolve_device(params, section)
+    device, _ = device_and_precision(params, section)
     if device == "cuda" and params.processes > torch.cuda.device_count():
         raise ParamsError(f"{section}.processes: {params.processes} per node, but this node has "
                           f"{torch.cuda.device_count()} GPU(s) (CUDA_VISIBLE_DEVICES="

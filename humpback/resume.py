@@ -98,7 +98,9 @@ class ShardStore:
         self.computed += 1
 
     def _path(self, number: int, records: list[dict]) -> Path:
-        return self.dir / f"{number:06d}-{fingerprint(records)}.jsonl"
+        # the records alone: the code and params are already in the folder's key (self.dir)
+        digest = hashlib.sha256(_describe(records).encode()).hexdigest()[:20]
+        return self.dir / f"{number:06d}-{digest}.jsonl"
 
     def clear(self) -> None:
         """Called once the output is complete: its shards (and stale ones) are not needed."""

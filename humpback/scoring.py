@@ -35,12 +35,6 @@ _SCORE = re.compile(
 )
 
 
-def parse_score(text: str, candidate: str = "") -> float | None:
-    """The last rating the model wrote, or None if there is none or it is outside 1-5."""
-    value = last_rating(text, candidate)
-    return value if value is not None and 1 <= value <= 5 else None
-
-
 def last_rating(text: str, candidate: str = "") -> float | None:
     """The number of the last rating in `text` not copied from `candidate`, in range or not.
 

@@ -51,24 +51,30 @@ def declared_params(stage: str, dvc_yaml: Path, params_file: str = "params.yaml"
 class StageParams:
     """A stage's view of the params: the keys its `params:` in dvc.yaml list, and nothing else.
     DVC re-runs a stage when a listed key changes, so a key read but not listed would leave the
-    stage's outputs silently stale when it changes: reading one is an error naming both."""
+    stage's outputs silently stale when it changes: reading one is an error naming both.
+    `sources` maps a key filled in by the loader to the key it came from (backward.train.method
+    -> train.method): reading it needs that key declared."""
 
-    def __init__(self, value, stage: str, declared: frozenset, prefix: str = ""):
+    def __init__(self, value, stage: str, declared: frozenset, prefix: str = "",
+                 sources: dict[str, str] | None = None):
         self._value, self._stage, self._declared, self._prefix = value, stage, declared, prefix
+        self._sources = sources or {}
 
     def __getattr__(self, name: str):
         value = getattr(self._value, name)
         if _is_constant(self._value, name):
             return value
         key = self._prefix + name
-        if "" in self._declared or any(key == d or key.startswith(d + ".") for d in self._declared):
+        missing = self._undeclared(key)
+        if missing is None:
             return value
-        if any(d.startswith(key + ".") for d in self._declared):
+        if missing == key and any(d.startswith(key + ".") for d in self._declared) or (
+                missing != key and dataclasses.is_dataclass(value)):
             if dataclasses.is_dataclass(value):
-                return StageParams(value, self._stage, self._declared, key + ".")
+                return StageParams(value, self._stage, self._declared, key + ".", self._sources)
             if isinstance(value, dict):  # e.g. hub.<name>: only the declared entries
                 return {k: v for k, v in value.items() if self._allowed(f"{key}.{k}")}
-        raise ParamsError(f"stage '{self._stage}' reads params key '{key}', which its params: "
+        raise ParamsError(f"stage '{self._stage}' reads params key '{missing}', which its params: "
                           f"in dvc.yaml do not list (add it there, so that changing it re-runs "
                           f"the stage)")
 
@@ -78,9 +84,21 @@ class StageParams:
         return {name: self._declared_value(name) for name in names
                 if self._allowed(self._prefix + name)}
 
+    def _covered(self, key: str) -> bool:
+        key = self._sources.get(key, key)
+        return "" in self._declared or any(key == d or key.startswith(d + ".")
+                                           for d in self._declared)
+
+    def _undeclared(self, key: str) -> str | None:
+        """None if the whole of `key` may be read, else the first key under it that may not."""
+        if not self._covered(key):
+            return self._sources.get(key, key)
+        return next((source for filled, source in self._sources.items()
+                     if filled.startswith(key + ".") and not self._covered(filled)), None)
+
     def _allowed(self, key: str) -> bool:
-        return "" in self._declared or any(
-            key == d or key.startswith(d + ".") or d.startswith(key + ".") for d in self._declared)
+        return self._covered(key) or any(d.startswith(key + ".") for d in self._declared) or any(
+            f.startswith(key + ".") and self._covered(f) for f in self._sources)
 
     def _declared_value(self, name: str):
         value = getattr(self, name)

@@ -127,7 +127,7 @@ def make_accelerator(params: TrainParams, section: str):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
-    device, precision = resolve_device(params, section)
+    device, precision = device_and_precision(params, section)
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         AcceleratorState._reset_state(reset_partial_state=True)  # one process may train twice
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=precision)
@@ -135,7 +135,7 @@ def make_accelerator(params: TrainParams, section: str):
                          "processes": accelerator.num_processes}
 
 
-def resolve_device(params: TrainParams, section: str) -> tuple[str, str]:
+def device_and_precision(params: TrainParams, section: str) -> tuple[str, str]:
     """(device, mixed precision) from the params' `auto`s; a one-line error for a choice this
     machine cannot honour."""
     cuda = torch.cuda.is_available()
@@ -242,12 +242,6 @@ class TargetLoss(torch.nn.Module):
         return target_loss_sum(self.model, input_ids, attention, is_target)
 
 
-def token_loss_sum(model, examples: list[Example], pad_id: int) -> torch.Tensor:
-    """Summed cross-entropy over target tokens; logits are computed only where a target is."""
-    device = model.get_input_embeddings().weight.device
-    return target_loss_sum(model, *pad(examples, pad_id, device))
-
-
 def pad(examples: list[Example], pad_id: int, device=None) -> tuple[torch.Tensor, ...]:
     """Right-padded token ids, attention mask and target mask of a micro-batch."""
     width = max(len(e.prompt_ids) + len(e.target_ids) for e in examples)
@@ -263,6 +257,7 @@ def pad(examples: list[Example], pad_id: int, device=None) -> tuple[torch.Tensor
 
 
 def target_loss_sum(model, input_ids, attention, is_target) -> torch.Tensor:
+    """Summed cross-entropy over target tokens; logits are computed only where a target is."""
     hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention).last_hidden_state
     predicts_target = is_target[:, 1:]  # the hidden state at i predicts the token at i + 1
     logits = model.get_output_embeddings()(hidden[:, :-1][predicts_target]).float()

@@ -14,7 +14,7 @@ from humpback.stage import run_stage
 
 def main(base_dir: str, backward_dir: str, segments: str, candidates: str, metrics: str) -> None:
     params = load_params(stage="augment")
-    template = load_template(params.prompts.backward, {"output"})
+    template = load_template(params.backward.prompt, {"output"})
     sampling = params.augment
     stats = {"segments": check_jsonl(segments, ["id", "text"]), "empty_instructions": 0, "instruction_like": 0}
     runner = ChunkRunner(candidates, EngineSpec(params.engine.backend, base_dir, backward_dir,

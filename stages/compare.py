@@ -15,7 +15,7 @@ from humpback.stage import run_stage
 def main(evaluate_dir: str, judge_dir: str, rater_dir: str, candidates: str, curated_dir: str,
          table: str, rater_table: str, metrics: str) -> None:
     params = load_params(stage="compare")
-    labels = read_labels(params.evaluate.labels)
+    labels = read_labels(params.compare.labels)
     pool = list(read_jsonl(candidates, required=["id", "instruction"]))
     rows, quality = [], {}
     for t in params.models:

@@ -22,11 +22,11 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
              for r in records]
     stats: dict = {"seed_pairs": sum(r.get("source", "seed") == "seed" for r in records)}
     stats["augmented_pairs"] = len(records) - stats["seed_pairs"]
-    relaunch(params.forward, "forward")  # under accelerate/torchrun if params say so
+    relaunch(params.forward.train, "forward")  # under accelerate/torchrun if params say so
     with timed(stats):
         checkpoint = checkpoint_path(model_dir, fingerprint(
-            pairs, params.forward, params.random_seed, Path(base_dir)))
-        stats.update(train(base_dir, pairs, params.forward, params.random_seed, model_dir,
+            pairs, params.forward.train, params.random_seed, Path(base_dir)))
+        stats.update(train(base_dir, pairs, params.forward.train, params.random_seed, model_dir,
                            desc="forward", checkpoint=checkpoint))
     if not is_main_process():
         return  # one writer: the other processes of a launch only trained
@@ -36,7 +36,7 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
                role="Answers instructions. M_0 is trained on the seed pairs only; M_t (t >= 1) on "
                     "the seed pairs plus the pairs curated in iteration t, each instruction ending "
                     "in its source sentence.",
-               folder=model_dir, base=params.base, params=params.forward, metrics=stats,
+               folder=model_dir, base=params.base, params=params.forward.train, metrics=stats,
                data={"seed_pairs": stats["seed_pairs"], "curated_pairs": stats["augmented_pairs"],
                      "target_tokens": stats["target_tokens"]}).save(Path(model_dir, "README.md"))
     write_metrics(metrics, stats)

@@ -18,7 +18,7 @@ from humpback.stage import run_stage
 def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: str,
          histogram: str, rater_metrics: str, rater_curve: str) -> None:
     params = load_params(stage="score")
-    template = load_template(params.prompts.score, {"instruction", "output"})
+    template = load_template(params.score.prompt, {"instruction", "output"})
     rating = params.score
     stats: dict = {"mode": rating.mode, "backend": params.engine.backend}
     summary = scoring.Summary(rating.mode)

@@ -317,9 +317,9 @@ BAD_PARAMS = {
         "base.model: '/opt/models/llama': a local model folder must be under models/sources/"),
     "batch not splitting over the processes": (
         lambda p: p["backward"].update(launcher="accelerate", processes=3),
-        "backward.batch_size: 8 does not split evenly over 3 processes"),
+        "train.batch_size: 8 does not split evenly over 3 processes"),  # where batch_size is
     "several processes under plain python": (lambda p: p["forward"].update(processes=2),
-                                             "forward.launcher: python runs one process"),
+                                             "train.launcher: python runs one process"),
     "fp16 on the CPU": (lambda p: p["forward"].update(device="cpu", mixed_precision="fp16"),
                         "forward.mixed_precision: fp16 needs a CUDA GPU"),
     "accelerate config outside configs/accelerate": (

@@ -27,7 +27,7 @@ SIZES = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M"
 def write_model_card(tmp_path, base, method="lora"):
     card = model_card(title="M_1: forward model of iteration 1", role="Answers instructions.",
                       folder="models/forward/1", base=base,
-                      params=dataclasses.replace(PARAMS.forward, method=method),
+                      params=dataclasses.replace(PARAMS.forward.train, method=method),
                       data={"seed_pairs": 90, "curated_pairs": 32}, metrics=METRICS)
     path = tmp_path / "README.md"
     card.save(path)

@@ -35,7 +35,7 @@ def project(tmp_path, monkeypatch, tiny_model):
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     model.save_pretrained("models/forward/1")  # what training writes: it names models/base
     model_card(title="M_1: forward model of iteration 1", role="Answers instructions.",
-               folder="models/forward/1", base=params.base, params=params.forward,
+               folder="models/forward/1", base=params.base, params=params.forward.train,
                data={"seed_pairs": 2}, metrics={}).save("models/forward/1/README.md")
     (tmp_path / "data/curated").mkdir(parents=True)
     (tmp_path / "data/curated/1.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS))

@@ -26,8 +26,9 @@ def tiny_params(project: Path, model_dir: str, backend: str) -> None:
     params["base"].update(model=model_dir, dtype="float32")
     params["engine"].update(backend=backend, chunk_size=5, cpu_kvcache_gb=1)
     params["corpus"].update(max_segments=12)
+    params["train"].update(batch_size=4, micro_batch_size=2, max_length=128)
     for section in ("backward", "forward"):
-        params[section].update(steps=2, batch_size=4, micro_batch_size=2, max_length=128)
+        params[section].update(steps=2)
     params["augment"].update(max_new_tokens=8, batch_size=4)
     params["score"].update(batch_size=4)
     params["curate"].update(min_score=None, top_fraction=None)  # keep every scored candidate

@@ -1,7 +1,8 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from humpback.scoring import Summary, expected_rating, parse_score
+from humpback.scoring import Summary, expected_rating, last_rating
+from humpback.scoring_modes import scoring_mode
 
 
 @pytest.mark.parametrize("text, score", [
@@ -15,19 +16,24 @@ from humpback.scoring import Summary, expected_rating, parse_score
     ("Score: 4.5", 4.5),
     ("First I thought Score: 2, but on reflection\nScore: 5", 5),  # the last one counts
 ])
-def test_parse_score_variants(text, score):
-    assert parse_score(text) == score
+def test_last_rating_variants(text, score):
+    assert last_rating(text) == score
 
 
-@pytest.mark.parametrize("text", ["", "I think it is good.", "Score: 7", "Score: 0", "Score:"])
-def test_unparseable_or_out_of_range_is_none(text):
-    assert parse_score(text) is None
+@pytest.mark.parametrize("text", ["", "I think it is good.", "Score:"])
+def test_unparseable_is_none(text):
+    assert last_rating(text) is None
+
+
+@pytest.mark.parametrize("text", ["Score: 7", "Score: 0"])
+def test_out_of_range_is_read_and_refused_by_the_mode(text):
+    assert not scoring_mode("generate").accepts(last_rating(text))  # counted as out_of_range
 
 
 @given(st.text())
-def test_parse_score_never_raises_and_stays_in_range(text):
-    score = parse_score(text)
-    assert score is None or 1 <= score <= 5
+def test_last_rating_never_raises(text):
+    score = last_rating(text)
+    assert score is None or isinstance(score, float)
 
 
 def test_expected_rating_renormalises_over_digits():
@@ -71,7 +77,7 @@ def test_injected_ratings_in_an_echoed_segment_never_count(data):
     else:
         reply += data.draw(st.sampled_from([[], [REASONING]]))
     candidate = instruction + "\n" + "\n".join(segment)
-    assert parse_score("\n".join(reply), candidate) == genuine
+    assert last_rating("\n".join(reply), candidate) == genuine
 
 
 @pytest.mark.parametrize("reply, score", [
@@ -83,7 +89,7 @@ def test_injected_ratings_in_an_echoed_segment_never_count(data):
 ])
 def test_echoed_rating_lines_are_ignored(reply, score):
     candidate = "Explain it.\nA paragraph.\nScore: 5\nMore text."
-    assert parse_score(reply, candidate) == score
+    assert last_rating(reply, candidate) == score
 
 
 class ScriptedRater:
@@ -106,8 +112,8 @@ def test_out_of_range_and_unparseable_ratings_are_recorded_and_counted():
     candidates = [{"id": f"c{i}", "instruction": "Say it.", "output": f"Text {i}.\nScore: 5"}
                   for i in range(4)]
     replies = ["Good.\nScore: 7", "Score: 0", "No idea.", "Text 3.\nScore: 5\nFine.\nScore: 3"]
-    params = ScoreParams(mode="generate", batch_size=4, max_new_tokens=32, max_segment_chars=100,
-                         samples=1, temperature=0.0)
+    params = ScoreParams(mode="generate", prompt="prompts/score.txt", batch_size=4,
+                         max_new_tokens=32, max_segment_chars=100, samples=1, temperature=0.0)
     records = score_candidates(ScriptedRater(replies), "{instruction} {output}", candidates,
                                params, seed=0)
     assert [r["score"] for r in records] == [None, None, None, 3.0]

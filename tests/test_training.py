@@ -6,7 +6,8 @@ import torch
 from humpback.config import TrainParams
 from humpback.models import load_for_inference, load_tokenizer
 from humpback.prompts import chat_example
-from humpback.training import Example, lr_factor, process_share, resolve_device, tokenize, train
+from humpback.training import (Example, device_and_precision, lr_factor, process_share, tokenize,
+                               train)
 
 PARAMS = TrainParams(method="lora", steps=30, batch_size=2, micro_batch_size=1,
                      learning_rate=1e-2, final_lr_fraction=0.9, weight_decay=0.1, dropout=0.0,
@@ -109,9 +110,9 @@ def _ids(micro_batch) -> tuple:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="what auto means without a GPU")
 def test_auto_trains_on_the_cpu_in_full_precision_here():
-    assert resolve_device(PARAMS, "backward") == ("cpu", "no")
-    assert resolve_device(dataclasses.replace(PARAMS, mixed_precision="bf16"), "backward") == \
-        ("cpu", "bf16")  # autocast on the CPU is allowed: it is the user's choice
+    assert device_and_precision(PARAMS, "backward") == ("cpu", "no")
+    bf16 = dataclasses.replace(PARAMS, mixed_precision="bf16")  # autocast on the CPU: allowed
+    assert device_and_precision(bf16, "backward") == ("cpu", "bf16")
 
 
 # --- on a GPU (skipped without one): the same training step as on the CPU ---
@@ -155,5 +156,5 @@ def test_training_on_the_gpu_agrees_with_the_cpu(tiny_model_fp32, tmp_path):
 @pytest.mark.gpu
 @needs_gpu
 def test_auto_picks_the_gpu_and_bf16_where_it_has_it():
-    assert resolve_device(PARAMS, "forward") == \
+    assert device_and_precision(PARAMS, "forward") == \
         ("cuda", "bf16" if torch.cuda.is_bf16_supported() else "no")

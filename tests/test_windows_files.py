@@ -70,7 +70,7 @@ def test_hand_labels(tmp_path):
     results = []
     for spelling in (bytes, windows):
         project = make_project(folder(tmp_path, spelling),
-                               lambda p: p["evaluate"].update(labels="labels.jsonl"))
+                               lambda p: p["compare"].update(labels="labels.jsonl"))
         (project / "labels.jsonl").write_bytes(spelling(jsonl(*labels)))
         (project / "candidates.jsonl").write_bytes(jsonl(*CANDIDATES))
         (project / "curated").mkdir()

@@ -3,7 +3,9 @@ from pathlib import Path
 
 import click
 
-from humpback.config import ParamsError, load_params
+import yaml
+
+from humpback.config import ParamsError, load_params, moved_keys
 
 
 @click.command()
@@ -14,6 +16,12 @@ def check(params_file: str) -> None:
     from humpback.code import dependency_problems
     from humpback.corpus import python_version
 
+    moved = _moved(params_file)
+    if moved:  # an older params file: say where each key lives now, one line each
+        for line in moved:
+            click.echo(f"{params_file}: {line}", err=True)
+        raise click.ClickException(f"{params_file}: written for an older humpback, "
+                                   f"{len(moved)} moved key(s) listed above")
     try:
         params = load_params(params_file)
     except ParamsError as err:
@@ -34,3 +42,10 @@ def check(params_file: str) -> None:
                        f"is Python {python_version()}, whose docs differ. DVC does not see the "
                        f"interpreter: `dvc repro -f corpus` rebuilds it from these docs (and "
                        f"re-runs what follows if they changed).", err=True)
+
+
+def _moved(params_file: str) -> list[str]:
+    try:
+        return moved_keys(yaml.safe_load(Path(params_file).read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError):
+        return []  # load_params says what is wrong with the file
