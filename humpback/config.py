@@ -210,6 +210,13 @@ class RayParams:
                  "gpus_per_replica", "above 1 it must be a whole number")
 
 
+# Keys that say where a generation stage's chunks run, never what they produce (every chunk is
+# made from its own records and seed, wherever it runs: chunk_runner.py). A stage reads them
+# without listing them in dvc.yaml, so moving a run onto a cluster, or resizing it, re-runs
+# nothing; every other engine key is listed by the stages that read it.
+PLACEMENT_KEYS = ("engine.executor", "engine.ray")
+
+
 @dataclass(frozen=True)
 class EngineParams:
     backend: Literal["hf", "vllm"]  # Hugging Face transformers, or vLLM's offline engine
@@ -453,7 +460,8 @@ class StageParams:
     def __getattr__(self, name: str):
         value = getattr(self._value, name)
         key = self._prefix + name
-        if "" in self._declared or any(key == d or key.startswith(d + ".") for d in self._declared):
+        if "" in self._declared or any(key == d or key.startswith(d + ".")
+                                       for d in (*self._declared, *PLACEMENT_KEYS)):
             return value
         if any(d.startswith(key + ".") for d in self._declared):
             if dataclasses.is_dataclass(value):

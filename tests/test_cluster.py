@@ -177,9 +177,8 @@ from humpback.chunk_runner import ChunkRunner
 from humpback.cluster import ClusterError
 from humpback.config import RayParams, load_params
 from humpback.engines import Endpoint, EngineSpec
-from humpback.records import chunks
 
-params = dataclasses.replace(load_params(sys.argv[1]).engine, executor="ray",
+params = dataclasses.replace(load_params(sys.argv[1]).engine, executor="ray", chunk_size=1,
                              ray=RayParams(None, replicas=1, cpus_per_replica=1, gpus_per_replica=0))
 spec = EngineSpec("http", endpoint=Endpoint("http://127.0.0.1:9/v1", "none", "NO_KEY"))
 runner = ChunkRunner("out.jsonl", spec, params, key=("poison",), desc="poison", unit="record")
@@ -191,7 +190,7 @@ def work(engine, chunk, seed):
 
 records = [{"id": "fine"}, {"id": "poison"}]
 try:
-    for _ in runner.map(work, chunks(records, 1), len(records)):
+    for _ in runner.map(work, records, total=len(records)):
         pass
 except ClusterError as err:
     print(f"error: {err}")
