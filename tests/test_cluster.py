@@ -121,6 +121,9 @@ def test_two_nodes_give_the_local_bytes(project, cluster):
         assert ran["executor"] == "ray" and ran["ray"]["replicas"] == 2
         assert ran["shards_computed"] == chunks
     assert metrics(project, "augment")["ray"]["nodes"] == 2  # replicas on both nodes did work
+    # nodes started with RAY_worker_niceness=0; a torch thread per CPU a replica holds
+    assert metrics(project, "augment")["ray"]["replica_niceness"] == 0
+    assert metrics(project, "augment")["ray"]["replica_threads"] == 1
     # The code came with Ray's runtime environment, not from the workspace.
     (shipped,) = {p.parent.name: p for p in cluster.shipped_packages()}.values()
     assert (shipped / "cluster.py").read_bytes() == (project / "humpback/cluster.py").read_bytes()
@@ -157,6 +160,7 @@ def test_a_killed_driver_loses_no_finished_chunk(project):
     assert same_as_local(project, OUTPUTS[:1])
     ran = metrics(project, "augment")
     assert ran["shards_reused"] >= kept >= 1 and ran["shards_reused"] + ran["shards_computed"] == 6
+    assert ran["ray"]["replica_niceness"] == 0  # the Ray a stage starts runs replicas at nice 0
 
 
 def test_replicas_that_cannot_fit_are_refused_in_one_line(project):
