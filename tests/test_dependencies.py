@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from humpback.code import code_fingerprint, dependency_problems, stage_modules
+from humpback.code import code_fingerprint, stage_modules
+from humpback.stage_deps import dependency_problems
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "configs", "data/seed.jsonl",
                  "data/labels.jsonl", "data/sources", "data/hub", "models/sources"]
