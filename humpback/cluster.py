@@ -5,7 +5,8 @@ Why actors of our own rather than Ray Data (or its LLM processor): the runner's 
 on chunks that are ours. Each chunk is numbered, made from its own records with its own seed, and
 written as a shard by this process (the driver, on the head node, the only writer of DVC
 outputs) as soon as it comes back; the output is then read out in chunk order. So the bytes do
-not depend on the number of replicas or on which replica ran what, a killed driver loses no
+not depend on which replica ran what (nor on their number, at one thread count per engine:
+docs/cluster.md gives the tolerance otherwise), a killed driver loses no
 finished chunk, and every backend (hf, vllm, http) runs the same way. Ray Data forms its own
 batches (which changes an HF batch's padding, and so its floating-point results), writes through
 its own sinks, cannot skip the chunks a killed run finished, and its LLM processor runs vLLM only
@@ -14,8 +15,9 @@ its own sinks, cannot skip the chunks a killed run finished, and its LLM process
 Replicas run at nice 0 and with as many torch threads as CPUs they hold, as the stage's own
 process would on those CPUs: Ray starts worker processes at nice 15 (a `ray start` cluster needs
 RAY_worker_niceness=0, docs/cluster.md), and an engine at nice 15 loses its cores to anything
-else that runs (measured: 20 % slower than the local engine on a shared machine). The metrics
-record both (`ray.replica_niceness`, `ray.replica_threads`).
+else that runs (the cause found for a replica's engine running 20 % slower than the local one on
+a shared machine, benchmarks/results-cluster.md). The metrics record both
+(`ray.replica_niceness`, `ray.replica_threads`).
 
 A replica whose process dies is restarted by Ray and the chunk it was running is tried again
 (up to REPLICA_RETRIES more times), so a killed process or a lost node costs that chunk's time,
