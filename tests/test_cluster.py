@@ -113,7 +113,8 @@ def replica_running_a_chunk() -> int | None:
 
 def test_two_nodes_give_the_local_bytes(project, cluster):
     use_ray(project, address=cluster.address, replicas=2, cpus_per_replica=1)
-    assert repro(project, "score@1") == {"augment", "score@1"}  # the executor is a param
+    # where chunks run is not a param (nothing re-runs by itself): run both again, on the cluster
+    assert repro(project, "augment", "score@1", force=True) == {"augment", "score@1"}
     assert same_as_local(project)
     # 12 records in chunks of 2; score also rates the 12 with swapped outputs (the rater check)
     for stage, chunks in (("augment", 6), ("score/1", 12)):
