@@ -157,7 +157,9 @@ def test_a_killed_driver_loses_no_finished_chunk(project):
         time.sleep(0.2)
     assert alive(started) == set()
 
-    assert repro(project, "augment") == {"augment"}
+    # forced: unforced, DVC would restore the output of the last run with these params from its
+    # cache (where chunks run is not a param), which is right for a user but not the point here
+    assert repro(project, "augment", force=True) == {"augment"}
     assert same_as_local(project, OUTPUTS[:1])
     ran = metrics(project, "augment")
     assert ran["shards_reused"] >= kept >= 1 and ran["shards_reused"] + ran["shards_computed"] == 6
