@@ -27,6 +27,7 @@ from humpback.engines import EngineSpec, load_engine
 from humpback.prompts import load_template
 from humpback.records import chunks
 from humpback.scoring import score_candidates
+from humpback.scoring_modes import MODES, scoring_mode
 
 
 def measure(params, mode: str, rater: int, candidates: list[dict], labels: dict) -> dict:
@@ -53,7 +54,8 @@ def measure(params, mode: str, rater: int, candidates: list[dict], labels: dict)
     genuine, against = rater_check.paired_scores(sample, {r["id"]: r for r in records},
                                                  swapped_records)
     check = rater_check.report(genuine, against, score.check_confidence)
-    threshold = None if mode == "likelihood" else params.curate.min_score
+    # the params' min_score is on the rubric: a mode scored on another scale gets none
+    threshold = None if scoring_mode(mode).scale is None else params.curate.min_score
     kept = curate(candidates, records, dataclasses.replace(params.curate, min_score=threshold))
     quality = label_quality(candidates, kept, labels)
     return {"mode": mode, "rater": f"M_{rater}", "seconds": round(seconds, 1),
@@ -62,7 +64,7 @@ def measure(params, mode: str, rater: int, candidates: list[dict], labels: dict)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", default="likelihood,logprob,generate")
+    parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--raters", default="0,1")
     parser.add_argument("--out", default="benchmarks/results-curation.md")
     args = parser.parse_args()

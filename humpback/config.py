@@ -2,7 +2,8 @@
 
 Every section of params.yaml is a dataclass below, named like the stage that reads it. The loader
 rejects unknown keys, missing keys, wrong types and out-of-range values with a one-line message that
-names the key, so a typo fails in a second instead of after an hour of training.
+names the key, so a typo fails in a second instead of after an hour of training. Where inputs
+named in params may live is inputs.py; what one stage may read of them is stage.py's StageParams.
 """
 
 from __future__ import annotations
@@ -13,25 +14,15 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 import yaml
 
-from humpback.errors import HumpbackError
-
-
-class ParamsError(HumpbackError):
-    """A params.yaml problem; the message names the file and the key."""
-
-
-# Local inputs named in params live in these folders, which the stages reading them list as
-# dependencies in dvc.yaml (DVC cannot take a list of paths from params as dependencies).
-DATA_SOURCES = "data/sources"  # corpus files and folders
-HUB_DATA = "data/hub"  # hub datasets, pinned, brought in by the hub@<name> stage
-MODEL_SOURCES = "models/sources"  # local model folders: base.model, judge.model
-LAUNCH_CONFIGS = "configs/accelerate"  # Accelerate configs named by backward/forward.accelerate_config
-_COMMIT = re.compile(r"[0-9a-f]{40}")
-_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+from humpback.errors import ParamsError
+from humpback.inputs import (CHOICE_KEYWORDS, COMMIT, EMBEDDED_MODEL, HUB_ID, LAUNCH_CONFIGS,
+                             check_file_source, check_layout, check_model_source)
+from humpback.scoring_modes import MODES, ModeName
+from humpback.stage import StageParams, declared_params
 
 
 @dataclass(frozen=True)
@@ -42,7 +33,8 @@ class BaseParams:
     revision: Optional[str] = None  # a hub id's commit (40 hex characters); null otherwise
 
     def __post_init__(self):
-        _check_model_source(self.model, self.revision, "model", "revision", extra=("smollm2",))
+        check_model_source(self.model, self.revision, "model", "revision",
+                           keywords=(EMBEDDED_MODEL,))
 
 
 @dataclass(frozen=True)
@@ -55,9 +47,9 @@ class HubDataset:
     max_rows: Optional[int] = None  # only the first rows (a sample of a very large corpus)
 
     def __post_init__(self):
-        _require(_HUB_ID.fullmatch(self.dataset), "dataset", "must be a hub id such as "
+        _require(HUB_ID.fullmatch(self.dataset), "dataset", "must be a hub id such as "
                  "OpenAssistant/oasst1")
-        _require(_COMMIT.fullmatch(self.revision), "revision",
+        _require(COMMIT.fullmatch(self.revision), "revision",
                  "must be a commit id (40 hex characters; the dataset's page lists them under "
                  "'Files and versions'), so that the data cannot change under the same params")
         _require(self.max_rows is None or self.max_rows > 0, "max_rows", "must be positive or null")
@@ -72,7 +64,7 @@ class SeedParams:
     max_pairs: Optional[int]
 
     def __post_init__(self):
-        _check_file_source(self.source, "source")
+        check_file_source(self.source, "source")
         _require(0 < self.eval_fraction < 1, "eval_fraction", "must be between 0 and 1")
 
 
@@ -113,7 +105,7 @@ class CorpusParams:
     def __post_init__(self):
         _require(self.sources, "sources", "must name at least one source")
         for i, source in enumerate(self.sources):
-            _check_file_source(source, f"sources[{i}]")
+            check_file_source(source, f"sources[{i}]")
         _require(0 < self.min_chars <= self.max_chars, "min_chars",
                  "must be positive and at most max_chars")
         _require(self.languages is None or len(self.languages) > 0, "languages",
@@ -210,15 +202,13 @@ class RayParams:
                  "gpus_per_replica", "above 1 it must be a whole number")
 
 
-# Keys that say where a generation stage's chunks run, never what they produce (every chunk is
-# made from its own records and seed, wherever it runs: chunk_runner.py). A stage reads them
-# without listing them in dvc.yaml, so moving a run onto a cluster, or resizing it, re-runs
-# nothing; every other engine key is listed by the stages that read it.
-PLACEMENT_KEYS = ("engine.executor", "engine.ray")
-
-
 @dataclass(frozen=True)
 class EngineParams:
+    # Where a generation stage's chunks run, never what they produce (every chunk is made from
+    # its own records and seed, wherever it runs: chunk_runner.py). A stage reads these without
+    # listing them in dvc.yaml (stage.StageParams), so moving a run onto a cluster, or resizing
+    # it, re-runs nothing; every other engine key is listed by the stages that read it.
+    PLACEMENT: ClassVar[tuple[str, ...]] = ("executor", "ray")
     backend: Literal["hf", "vllm"]  # Hugging Face transformers, or vLLM's offline engine
     device: str  # hf: auto (a GPU when torch sees one, else the CPU) | cpu | cuda | cuda:N
     chunk_size: int  # records per chunk written to disk as generation goes (memory stays flat)
@@ -254,9 +244,7 @@ class AugmentParams:
 
 @dataclass(frozen=True)
 class ScoreParams:
-    # likelihood: how much the instruction raises the output's log-likelihood (nats per token)
-    # logprob: P(1..5) after the rubric's "Score:" | generate: the paper's reasoning + "Score: n"
-    mode: Literal["likelihood", "logprob", "generate"]
+    mode: ModeName  # likelihood | logprob | generate: the table in humpback/scoring_modes.py
     batch_size: int
     max_new_tokens: int  # generate mode: room for the brief reasoning and the `Score: n` line
     max_segment_chars: int  # long candidates are cut in the rating prompt (not in the data)
@@ -270,14 +258,15 @@ class ScoreParams:
         _require(self.check_sample == 0 or self.check_sample >= 2, "check_sample",
                  "must be 0 (no check) or at least 2")
         _require(0 < self.check_confidence < 1, "check_confidence", "must be between 0 and 1")
-        _require(self.samples == 1 or (self.mode == "generate" and self.temperature > 0),
-                 "samples", "more than one rating needs mode: generate and temperature > 0")
+        sampling = " or ".join(f"mode: {m.name}" for m in MODES.values() if m.samples)
+        _require(self.samples == 1 or (MODES[self.mode].samples and self.temperature > 0),
+                 "samples", f"more than one rating needs {sampling} and temperature > 0")
 
 
 @dataclass(frozen=True)
 class CurateParams:
-    # k: keep candidates scoring >= k, in the scoring mode's units (1-5 for the rubric modes,
-    # nats per token for likelihood); null: no threshold
+    # k: keep candidates scoring >= k, on the scoring mode's scale (humpback/scoring_modes.py:
+    # 1-5 for the rubric modes, nats per token for likelihood); null: no threshold
     min_score: Optional[float]
     top_fraction: Optional[float]  # then keep at most this fraction of candidates, best first
 
@@ -298,19 +287,17 @@ class EvaluateParams:
     labels: str  # jsonl of {id, instruction, label: good|bad}: how good each curated set is
 
     def __post_init__(self):
-        _check_file_source(self.instructions, "instructions")
+        check_file_source(self.instructions, "instructions")
         _require(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
 
 
 @dataclass(frozen=True)
-class JudgeParams:
-    model: str  # self (the model under test) | base | a folder under models/sources, a hub id | http
+class ModelChoice:
+    """A model chosen by name or endpoint: the keys the judge and rewrite sections share, checked
+    once. `SECTION` names the section in the errors of an endpoint (engines/http.py)."""
+    SECTION: ClassVar[str]
+    model: str  # self (the stage's own model) | base | a folder under models/sources, a hub id | http
     revision: Optional[str]  # a hub id's commit (40 hex characters); null otherwise
-    mode: Literal["logprob", "generate"]
-    prompt: str  # template file with {instruction}, {output_a}, {output_b}
-    max_new_tokens: int  # generate mode
-    batch_size: int
-    confidence: float  # of the win rate's interval
     base_url: Optional[str]  # model: http; an OpenAI-compatible endpoint, e.g. http://host:8000/v1
     api_model: Optional[str]  # model: http; the model name the endpoint serves
     api_key_env: str  # model: http; the environment variable holding the key (never the key)
@@ -318,46 +305,49 @@ class JudgeParams:
     retries: int  # model: http; further tries of a request refused with 429 or 5xx (with backoff)
 
     def __post_init__(self):
-        _check_model_source(self.model, self.revision, "model", "revision",
-                            extra=("self", "base", "http"))
+        check_model_source(self.model, self.revision, "model", "revision",
+                           keywords=CHOICE_KEYWORDS)
         _require(self.max_in_flight >= 1, "max_in_flight", "must be at least 1")
         _require(self.retries >= 0, "retries", "must be 0 or more")
-        _require(0 < self.confidence < 1, "confidence", "must be between 0 and 1")
         _require(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None,
                  "api_key_env", "must name an environment variable; keep the key itself out of "
                  "params.yaml")
         if self.model == "http":
             _require(self.base_url, "base_url", "is needed with model: http")
             _require(self.api_model, "api_model", "is needed with model: http")
+
+
+@dataclass(frozen=True)
+class JudgeParams(ModelChoice):
+    """judge@t's judge (`model: self`: the model under test), and how it judges."""
+    SECTION = "judge"
+    mode: Literal["logprob", "generate"]
+    prompt: str  # template file with {instruction}, {output_a}, {output_b}
+    max_new_tokens: int  # generate mode
+    batch_size: int
+    confidence: float  # of the win rate's interval
+
+    def __post_init__(self):
+        super().__post_init__()
+        _require(0 < self.confidence < 1, "confidence", "must be between 0 and 1")
+        if self.model == "http":
             _require(self.mode == "generate", "mode", "an http judge needs mode: generate")
 
 
 @dataclass(frozen=True)
-class RewriteParams:
-    """Answer rewriting (Nguyen et al. 2024) between curate@t and forward@t: off by default."""
+class RewriteParams(ModelChoice):
+    """Answer rewriting (Nguyen et al. 2024) between curate@t and forward@t: off by default.
+    `model: self` is M_{t-1}, the iteration's rater."""
+    SECTION = "rewrite"
     enabled: bool
-    model: str  # self (M_{t-1}, the iteration's rater) | base | a folder under models/sources, a hub id | http
-    revision: Optional[str]  # a hub id's commit (40 hex characters); null otherwise
     prompt: str  # template file with {instruction} and {original}
     max_new_tokens: int  # a rewrite that needs more is cut off: dropped and counted
     temperature: float  # 0: greedy
     batch_size: int
-    base_url: Optional[str]  # model: http; an OpenAI-compatible endpoint
-    api_model: Optional[str]  # model: http; the model name the endpoint serves
-    api_key_env: str  # model: http; the environment variable holding the key (never the key)
-    max_in_flight: int  # model: http; requests open at once
-    retries: int  # model: http; further tries of a request refused with 429 or 5xx
 
     def __post_init__(self):
-        _check_model_source(self.model, self.revision, "model", "revision",
-                            extra=("self", "base", "http"))
+        super().__post_init__()
         _require(self.max_new_tokens > 0, "max_new_tokens", "must be positive")
-        _require(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None,
-                 "api_key_env", "must name an environment variable; keep the key itself out of "
-                 "params.yaml")
-        if self.model == "http":
-            _require(self.base_url, "base_url", "is needed with model: http")
-            _require(self.api_model, "api_model", "is needed with model: http")
 
 
 @dataclass(frozen=True)
@@ -395,9 +385,11 @@ class Params:
             _require(t.isdigit() and int(t) >= 1, f"iterations.{t}", "must be a number >= 1")
             _require(previous == int(t) - 1, f"iterations.{t}",
                      f"iteration {t} must be rated by model {int(t) - 1}, got {previous}")
-        if self.score.mode != "likelihood" and self.curate.min_score is not None:
-            _require(1 <= self.curate.min_score <= 5, "curate.min_score",
-                     f"must be between 1 and 5 with score.mode: {self.score.mode}")
+        mode = MODES[self.score.mode]
+        if mode.scale is not None and self.curate.min_score is not None:
+            _require(mode.accepts(self.curate.min_score), "curate.min_score",
+                     f"must be between {mode.scale[0]:g} and {mode.scale[1]:g} with score.mode: "
+                     f"{mode.name}")
         for name in self.hub:
             _require(re.fullmatch(r"[A-Za-z0-9_-]+", name), f"hub.{name}",
                      "name it with letters, digits, - and _ (it names a file and a stage)")
@@ -419,76 +411,12 @@ def load_params(path: str | Path = "params.yaml", stage: str | None = None) -> P
         raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
     try:
         params = _build(Params, raw, "")
-        _check_layout(params)
+        check_layout(params)
     except ParamsError as err:
         raise ParamsError(f"{path}: {err}") from None
     if stage is None:
         return params
     return StageParams(params, stage, declared_params(stage, path.with_name("dvc.yaml"), path.name))
-
-
-def declared_params(stage: str, dvc_yaml: Path, params_file: str = "params.yaml") -> frozenset:
-    """The params keys a stage lists in dvc.yaml (`${key}` filled in for foreach stages)."""
-    name, _, key = stage.partition("@")
-    try:
-        stages = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages", {})
-    except FileNotFoundError:
-        raise ParamsError(f"{dvc_yaml}: not found (stages run from the project root)") from None
-    if name not in stages:
-        raise ParamsError(f"{dvc_yaml}: no stage '{name}'")
-    definition = stages[name].get("do", stages[name])
-    keys = set()
-    for entry in definition.get("params") or []:
-        if isinstance(entry, dict):  # {params file: [keys]}; no keys means the whole file
-            names = entry.get(params_file, [])
-            if names is None:
-                return frozenset([""])
-            keys.update(names)
-        else:
-            keys.add(entry)
-    return frozenset(k.replace("${key}", key).replace("${item}", key) for k in keys)
-
-
-class StageParams:
-    """A stage's view of the params: the keys its `params:` in dvc.yaml list, and nothing else.
-    DVC re-runs a stage when a listed key changes, so a key read but not listed would leave the
-    stage's outputs silently stale when it changes: reading one is an error naming both."""
-
-    def __init__(self, value, stage: str, declared: frozenset, prefix: str = ""):
-        self._value, self._stage, self._declared, self._prefix = value, stage, declared, prefix
-
-    def __getattr__(self, name: str):
-        value = getattr(self._value, name)
-        key = self._prefix + name
-        if "" in self._declared or any(key == d or key.startswith(d + ".")
-                                       for d in (*self._declared, *PLACEMENT_KEYS)):
-            return value
-        if any(d.startswith(key + ".") for d in self._declared):
-            if dataclasses.is_dataclass(value):
-                return StageParams(value, self._stage, self._declared, key + ".")
-            if isinstance(value, dict):  # e.g. hub.<name>: only the declared entries
-                return {k: v for k, v in value.items() if self._allowed(f"{key}.{k}")}
-        raise ParamsError(f"stage '{self._stage}' reads params key '{key}', which its params: "
-                          f"in dvc.yaml do not list (add it there, so that changing it re-runs "
-                          f"the stage)")
-
-    def declared(self) -> dict:
-        """The declared keys of this section and their values (what a fingerprint may hash)."""
-        names = [f.name for f in dataclasses.fields(self._value)]
-        return {name: self._declared_value(name) for name in names
-                if self._allowed(self._prefix + name)}
-
-    def _allowed(self, key: str) -> bool:
-        return "" in self._declared or any(
-            key == d or key.startswith(d + ".") or d.startswith(key + ".") for d in self._declared)
-
-    def _declared_value(self, name: str):
-        value = getattr(self, name)
-        return value.declared() if isinstance(value, StageParams) else (
-            dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
-
-    def __repr__(self) -> str:
-        return f"StageParams({self._stage}: {self._prefix or 'params'})"
 
 
 def _build(cls, raw, prefix: str):
@@ -548,60 +476,3 @@ def _scalar(value, hint, key: str):
 def _require(condition, key: str, message: str) -> None:
     if not condition:
         raise ParamsError(f"{key}: {message}")
-
-
-def _check_file_source(source: str, key: str) -> None:
-    """A local input, not a hub id: those come in through the `hub` section, pinned."""
-    _require(not source.startswith("hf:"), key,
-             f"{source!r}: bring a hub dataset in through the hub section (pinned to a commit; "
-             f"the hub@<name> stage writes {HUB_DATA}/<name>.jsonl) and name that file")
-
-
-def _is_local(model: str) -> bool:
-    return Path(model).exists() or model.startswith((".", "/")) or model.count("/") > 1
-
-
-def is_hub_id(model: str) -> bool:
-    """A model named by its hub id (org/name), not a local folder or a keyword like smollm2."""
-    return not _is_local(model) and _HUB_ID.fullmatch(model) is not None
-
-
-def _check_model_source(model: str, revision: str | None, key: str, revision_key: str,
-                        extra: tuple[str, ...]) -> None:
-    """A model named in params: one of `extra`, a local folder, or a hub id pinned to a commit."""
-    if model in extra or _is_local(model):
-        _require(revision is None, revision_key, "is only for a hub id; set it to null")
-    else:
-        _require(revision is not None and _COMMIT.fullmatch(revision), revision_key,
-                 f"pin the hub model {model!r} to a commit id (40 hex characters), so that the "
-                 "model cannot change under the same params")
-
-
-def _check_layout(params: Params) -> None:
-    """Local inputs must sit where dvc.yaml makes them dependencies: DVC cannot take a list of
-    paths (or a value that is sometimes a path) from params, so the stages that read corpus
-    files and model folders depend on the folders that hold them."""
-    for i, source in enumerate(params.corpus.sources):
-        if source != "pydoc":
-            _require(_inside(source, DATA_SOURCES) or _inside(source, HUB_DATA),
-                     f"corpus.sources[{i}]",
-                     f"{source!r} is outside {DATA_SOURCES}/, the folder the corpus stage depends "
-                     f"on in dvc.yaml: move or copy it there (or `dvc import-url <url> "
-                     f"{DATA_SOURCES}/`)")
-    for section in ("backward", "forward"):
-        config = getattr(params, section).accelerate_config
-        _require(_inside(config, LAUNCH_CONFIGS) and config.endswith((".yaml", ".yml")),
-                 f"{section}.accelerate_config",
-                 f"{config!r}: an Accelerate config must be a .yaml file under {LAUNCH_CONFIGS}/, "
-                 f"the folder the training stages depend on in dvc.yaml: move or copy it there")
-    for key, model in (("base.model", params.base.model), ("judge.model", params.judge.model),
-                       ("rewrite.model", params.rewrite.model)):
-        if model not in ("smollm2", "self", "base", "http") and _is_local(model):
-            _require(_inside(model, MODEL_SOURCES), key,
-                     f"{model!r}: a local model folder must be under {MODEL_SOURCES}/, which the "
-                     f"stages reading it depend on in dvc.yaml: move or copy it there")
-
-
-def _inside(path: str, folder: str) -> bool:
-    resolved, root = Path(path).resolve(), Path(folder).resolve()
-    return resolved == root or root in resolved.parents

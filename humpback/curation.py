@@ -8,6 +8,7 @@ from pathlib import Path
 
 from humpback.config import CurateParams
 from humpback.records import RecordError, json_type, numbered_jsonl, unique_ids
+from humpback.scoring_modes import ScoringMode
 
 
 def read_candidates(path: str | Path) -> list[dict]:
@@ -16,24 +17,21 @@ def read_candidates(path: str | Path) -> list[dict]:
     return [record for _, record in unique_ids(numbered, path)]
 
 
-def read_scores(path: str | Path, candidate_ids: set[str], mode: str = "logprob") -> list[dict]:
+def read_scores(path: str | Path, candidate_ids: set[str], mode: ScoringMode) -> list[dict]:
     """Score records, checked before anything is kept: one per candidate id, and a score that is
-    null (unrated) or a number (from 1 to 5 for the rubric modes; any finite number of nats per
-    token for likelihood). A hand-edited or stale scores file fails on its line instead of
-    sorting strings against numbers or keeping a NaN."""
-    scale = "a number from 1 to 5" if mode != "likelihood" else "a finite number"
+    null (unrated) or a number on `mode`'s scale. A hand-edited or stale scores file fails on its
+    line instead of sorting strings against numbers or keeping a NaN."""
     scores = []
     for line, record in unique_ids(numbered_jsonl(path, required=["id"]), path):
         if "score" not in record:
             raise RecordError(f"{path}:{line}: missing field 'score'")
         score = record["score"]
         if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-            raise RecordError(f"{path}:{line}: field 'score' must be null or {scale}, found "
-                              f"{json_type(score)}: {json.dumps(score)}")
-        if score is not None and not (math.isfinite(score) if mode == "likelihood"
-                                      else 1 <= score <= 5):  # NaN fails both
-            raise RecordError(f"{path}:{line}: field 'score' must be null or {scale} "
-                              f"(score.mode: {mode}), found {score!r}")
+            raise RecordError(f"{path}:{line}: field 'score' must be null or {mode.scale_text}, "
+                              f"found {json_type(score)}: {json.dumps(score)}")
+        if score is not None and not mode.accepts(score):
+            raise RecordError(f"{path}:{line}: field 'score' must be null or {mode.scale_text} "
+                              f"(score.mode: {mode.name}), found {score!r}")
         if record["id"] not in candidate_ids:
             raise RecordError(f"{path}:{line}: id {record['id']!r} is not among the candidates")
         scores.append(record)

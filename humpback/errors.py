@@ -6,3 +6,7 @@ Stages print these as one line (`error: file:line: problem`) instead of a traceb
 
 class HumpbackError(ValueError):
     pass
+
+
+class ParamsError(HumpbackError):
+    """A params.yaml problem; the message names the file and the key."""

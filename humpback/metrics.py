@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import resource
 import time
 from contextlib import contextmanager
@@ -25,27 +24,6 @@ def write_table(path: str | Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["empty"])
         writer.writeheader()
         writer.writerows(rows)
-
-
-LIKELIHOOD_BIN = 0.025  # nats per token: a bar of likelihood scores (135M gains span about -0.06..0.2)
-
-
-def score_histogram(scores, mode: str) -> dict:
-    """Counts of scores by bar: the ratings 1-5 (rounded) for the rubric modes; for likelihood,
-    bars of LIKELIHOOD_BIN nats per token from the lowest score to the highest."""
-    counts: dict = {}
-    for score in scores:
-        if score is not None:
-            bar = round(score) if mode != "likelihood" else round(
-                math.floor(round(score / LIKELIHOOD_BIN, 6)) * LIKELIHOOD_BIN, 3)
-            counts[bar] = counts.get(bar, 0) + 1
-    if mode != "likelihood":
-        return {r: counts.get(r, 0) for r in range(1, 6)}
-    if not counts:
-        return {}
-    low, high = min(counts), max(counts)
-    bars = [round(low + i * LIKELIHOOD_BIN, 3) for i in range(round((high - low) / LIKELIHOOD_BIN) + 1)]
-    return {bar: counts.get(bar, 0) for bar in bars}
 
 
 def write_loss_curve(path: str | Path, losses: list[float]) -> None:

@@ -113,18 +113,13 @@ def is_swapped(record: dict) -> bool:
 
 
 def swapped_scores(results: Iterable[dict], genuine: dict[str, dict]) -> list[float]:
-    """The swapped pairs' scores. In likelihood mode a swapped pair was scored given its
-    instruction only: its output's own log-likelihood is its genuine candidate's (`genuine`:
-    the sample's genuine score records by id), so it is not computed twice."""
-    from humpback.scoring import likelihood_gain
+    """The swapped pairs' scores, each completed where its mode needs it from the genuine score
+    record of its output's candidate (`genuine`: the sample's genuine records by id)."""
+    from humpback.scoring import swapped_score
 
     scores = []
     for record in results:
-        score = record["score"]
-        if score is None and "logprob_given_instruction" in record:
-            own = genuine.get(record["id"].split(SWAP_MARK)[1], {}).get("logprob_alone")
-            if own is not None:
-                score = likelihood_gain(record["logprob_given_instruction"], own)
+        score = swapped_score(record, genuine.get(record["id"].partition(SWAP_MARK)[2]))
         if score is not None:
             scores.append(score)
     return scores

@@ -1,13 +1,17 @@
 """Self-curation: the current model scores each candidate (instruction, output).
 
+One score function per mode of `score.mode`, registered under the mode's name; what else a mode
+changes (its scale, histogram bars, card wording) is its entry in scoring_modes.py.
+
 `likelihood` asks how much the instruction raises the model's log-likelihood of the output: the
 mean per-token log-probability of the output after the instruction, minus that of the output
 after an empty user turn (nats per token; IFD = exp(-score), Li et al. 2023 and 2024,
 "Superfiltering"). It needs no rubric and no parsing, and a small model's ranking agrees with a
-large one's. The rubric modes rate on the paper's 5-point scale, in two ways. `generate` is the paper's: a brief reasoning, then a last line `Score: n`, parsed
-leniently. `logprob` reads the model's next-token probabilities of 1-5 after a prompt ending in
-`Score:` (one forward pass, no parsing): a 135M model rarely writes a parseable rating but puts most
-of its probability on the digits, so the expected score is usable where the text is not.
+large one's. The rubric modes rate on the paper's 5-point scale, in two ways. `generate` is the
+paper's: a brief reasoning, then a last line `Score: n`, parsed leniently. `logprob` reads the
+model's next-token probabilities of 1-5 after a prompt ending in `Score:` (one forward pass, no
+parsing): a 135M model rarely writes a parseable rating but puts most of its probability on the
+digits, so the expected score is usable where the text is not.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Callable, Sequence
 
 from humpback.config import ScoreParams
 from humpback.engines import Engine, Sampling
-from humpback.metrics import score_histogram
 from humpback.prompts import chat_example, chat_prompt, render
 from humpback.records import significant
+from humpback.scoring_modes import MODES, scoring_mode
 
 RATINGS = (1, 2, 3, 4, 5)
 # "Score: 4", "**Score:** 4", "Score = 4/5", "score: 4 out of 5", "Score: [4]", "Rating: 4".
@@ -72,7 +76,7 @@ def rating_prompt(template: str, tokenizer, instruction: str, output: str, mode:
                   max_output_chars: int) -> str:
     """The rubric comes first and is identical in every prompt, so engines can reuse its cache."""
     user = render(template, instruction=instruction, output=output[:max_output_chars])
-    prefix = score_prefix(tokenizer) if mode == "logprob" else ""
+    prefix = score_prefix(tokenizer) if scoring_mode(mode).reply_prefix else ""
     return chat_prompt(tokenizer, user, assistant_prefix=prefix)
 
 
@@ -102,38 +106,73 @@ def expected_rating(probs: Sequence[float]) -> tuple[float, int]:
     return round(expected, 4), best
 
 
+# A mode's score function: (engine, rubric template, candidates, params, seed, swapped) -> one
+# score record per candidate, in order. `swapped`: the rater check's pairs (rater_check.py).
+Scorer = Callable[[Engine, str, list, ScoreParams, int, bool], list]
+SCORERS: dict[str, Scorer] = {}
+
+
+def scorer(mode: str) -> Callable[[Scorer], Scorer]:
+    """Register the score function of `mode`, a name in scoring_modes.MODES."""
+    def register(function: Scorer) -> Scorer:
+        if mode not in MODES:
+            raise ValueError(f"scorer {function.__name__}: {mode!r} is not in scoring_modes.MODES")
+        SCORERS[mode] = function
+        return function
+    return register
+
+
 def score_candidates(engine: Engine, template: str, candidates: list[dict],
                      params: ScoreParams, seed: int, swapped: bool = False) -> list[dict]:
-    """One score record per candidate, in candidate order. `swapped`: the rater check's pairs;
-    in likelihood mode only their log-likelihood given the instruction is computed (the score is
-    completed from the genuine pass by rater_check.swapped_scores)."""
-    if params.mode == "likelihood":
-        return likelihood_scores(engine, candidates, params.max_segment_chars, alone=not swapped)
+    """One score record per candidate, in candidate order, by the function of `params.mode`."""
+    return SCORERS[params.mode](engine, template, candidates, params, seed, swapped)
+
+
+@scorer("likelihood")
+def _likelihood(engine, template, candidates, params, seed, swapped):
+    # a swapped pair needs only its log-likelihood given the instruction: the score is completed
+    # from the genuine pass (swapped_score)
+    return likelihood_scores(engine, candidates, params.max_segment_chars, alone=not swapped)
+
+
+@scorer("logprob")
+def _logprob(engine, template, candidates, params, seed, swapped):
     tokenizer = engine.tokenizer
     prompts = [rating_prompt(template, tokenizer, c["instruction"], c["output"], params.mode,
                              params.max_segment_chars) for c in candidates]
-    if params.mode == "logprob":
-        records = []
-        for c, probs in zip(candidates, engine.next_token_probs(prompts, digit_token_ids(tokenizer))):
-            expected, best = expected_rating(probs)
-            records.append({"id": c["id"], "score": expected, "most_likely": best,
-                            "probs": [significant(p) for p in probs],
-                            "digit_mass": round(sum(probs), 4)})
-        return records
+    records = []
+    for c, probs in zip(candidates, engine.next_token_probs(prompts, digit_token_ids(tokenizer))):
+        expected, best = expected_rating(probs)
+        records.append({"id": c["id"], "score": expected, "most_likely": best,
+                        "probs": [significant(p) for p in probs],
+                        "digit_mass": round(sum(probs), 4)})
+    return records
+
+
+@scorer("generate")
+def _generate(engine, template, candidates, params, seed, swapped):
+    prompts = [rating_prompt(template, engine.tokenizer, c["instruction"], c["output"],
+                             params.mode, params.max_segment_chars) for c in candidates]
     samples = [engine.generate(prompts, Sampling(params.max_new_tokens, params.temperature,
                                                  seed=seed + k * 7919))
                for k in range(params.samples)]
+    in_scale = scoring_mode(params.mode).accepts
     records = []
     for i, c in enumerate(candidates):
         texts = [sample[i] for sample in samples]
         # the rating model's reply is untrusted: an echo of the candidate's own text never counts
         raw = [last_rating(text, f"{c['instruction']}\n{c['output']}") for text in texts]
-        ratings = [r if r is not None and 1 <= r <= 5 else None for r in raw]
+        ratings = [r if r is not None and in_scale(r) else None for r in raw]
         parsed = [r for r in ratings if r is not None]
         records.append({"id": c["id"], "ratings": ratings, "rating_texts": texts,
-                        "out_of_range": sum(r is not None and not 1 <= r <= 5 for r in raw),
+                        "out_of_range": sum(r is not None and not in_scale(r) for r in raw),
                         "score": round(sum(parsed) / len(parsed), 4) if parsed else None})
     return records
+
+
+_unscored = set(MODES) - set(SCORERS)
+if _unscored:  # a mode added to the table without its function fails on import, not mid-run
+    raise ImportError(f"scoring.py: no score function for the mode(s) {sorted(_unscored)}")
 
 
 def likelihood_scores(engine: Engine, candidates: list[dict], max_chars: int,
@@ -170,13 +209,24 @@ def likelihood_gain(given_instruction: float, alone: float) -> float:
     return round(given_instruction - alone, 4)
 
 
+def swapped_score(record: dict, own: dict | None) -> float | None:
+    """A swapped pair's score (rater_check.py). In likelihood mode the pair was scored given its
+    instruction only: its output's own log-likelihood is that of the output's genuine candidate
+    (`own`, that candidate's score record, if it was scored), so it is not computed twice."""
+    score = record["score"]
+    if score is None and "logprob_given_instruction" in record and own is not None \
+            and own.get("logprob_alone") is not None:
+        score = likelihood_gain(record["logprob_given_instruction"], own["logprob_alone"])
+    return score
+
+
 class Summary:
     """Running metrics over score records (count, parse rate, mean, histogram of rounded
     scores; in generate mode the ratings with no score and with one outside 1-5), kept as counts
     so memory stays flat however many candidates stream past."""
 
-    def __init__(self, mode: str = "logprob"):
-        self.mode = mode
+    def __init__(self, mode: str):
+        self.mode = scoring_mode(mode)
         self.candidates = self.parsed = self.unparseable = self.out_of_range = 0
         self.total = self.digit_mass = 0.0
         self.scores: Counter = Counter()  # score -> count: memory grows with distinct scores only
@@ -212,4 +262,4 @@ class Summary:
         return [{"score": bar, "count": n} for bar, n in self._histogram().items()]
 
     def _histogram(self) -> dict:
-        return score_histogram(self.scores.elements(), self.mode)
+        return self.mode.histogram(self.scores.elements())

@@ -16,10 +16,7 @@ process knows (the batch order comes from the seed). Only the main process write
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -30,6 +27,7 @@ from tqdm import tqdm
 from humpback.config import ParamsError, TrainParams
 from humpback.models import load_for_training, load_tokenizer
 from humpback.prompts import chat_example
+from humpback.resume import load_checkpoint, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -155,103 +153,6 @@ def resolve_device(params: TrainParams, section: str) -> tuple[str, str]:
         raise ParamsError(f"{section}.mixed_precision: this GPU has no bf16 (it came with "
                           "Ampere); use fp16")
     return device, precision
-
-
-def save_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
-                    losses: list[float], setup: dict) -> None:
-    """Trainable weights, optimizer moments and every process's random state, as safetensors (no
-    pickle), written by the main process to a temporary name and renamed, so a kill never leaves
-    half a checkpoint. Every process calls it: sharded (FSDP) state is gathered first."""
-    from safetensors.torch import save_file
-    from torch.distributed.checkpoint.state_dict import get_state_dict
-
-    weights, optimizer_state = get_state_dict(loss_model, _raw(optimizer), options=_full_state_options())
-    random_state = _random_state(accelerator)
-    if not accelerator.is_main_process:
-        return
-    tensors, aliases, seen = {}, {}, {}
-    for name, value in weights.items():  # tied weights (embeddings and lm_head) are stored once
-        first = seen.setdefault((value.data_ptr(), value.shape), name)
-        if first == name:
-            tensors[f"param.{name}"] = value.contiguous()
-        else:
-            aliases[name] = first
-    for name, moments in optimizer_state["state"].items():
-        tensors.update({f"optimizer.{name}.{key}": value.contiguous()
-                        for key, value in moments.items()})
-    tensors.update(random_state)
-    meta = {"losses": losses, "param_groups": optimizer_state["param_groups"],
-            "schedule": schedule.state_dict(), "setup": setup, "aliases": aliases}
-    if accelerator.scaler is not None:  # fp16: the loss scale it has reached
-        meta["scaler"] = accelerator.scaler.state_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata={"state": json.dumps(meta)})
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
-                    setup: dict) -> list[float]:
-    """Restore what `save_checkpoint` wrote (every process reads it); return the losses of the
-    steps already done. A checkpoint made on another device or number of processes is not
-    resumed: its steps are run again."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-    with safe_open(path, "pt") as handle:
-        meta = json.loads(handle.metadata()["state"])
-    if meta.get("setup") != setup:
-        if accelerator.is_main_process:
-            print(f"{path}: made with {meta.get('setup')}, this run is {setup}: starting over",
-                  file=sys.stderr)
-        return []
-    tensors = load_file(path)
-    weights = {k.removeprefix("param."): v for k, v in tensors.items() if k.startswith("param.")}
-    weights.update({name: weights[first] for name, first in meta["aliases"].items()})
-    moments: dict[str, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
-            moments.setdefault(name, {})[moment] = value
-    missing = {name for name, p in accelerator.unwrap_model(loss_model).named_parameters()
-               if p.requires_grad} - set(weights)
-    if missing:  # frozen weights come from the base model; trainable ones must all be here
-        raise RuntimeError(f"{path}: no saved weights for {sorted(missing)[:3]}")
-    set_state_dict(loss_model, _raw(optimizer), model_state_dict=weights,
-                   optim_state_dict={"state": moments, "param_groups": meta["param_groups"]},
-                   options=StateDictOptions(full_state_dict=True, strict=False))
-    schedule.load_state_dict(meta["schedule"])
-    if accelerator.scaler is not None:
-        accelerator.scaler.load_state_dict(meta["scaler"])
-    rank = accelerator.process_index
-    # a copy: torch reads a generator state from the start of its storage, not the row's offset
-    torch.set_rng_state(tensors["rng"][rank].clone())
-    if "cuda_rng" in tensors:
-        torch.cuda.set_rng_state(tensors["cuda_rng"][rank].clone(), accelerator.device)
-    return meta["losses"]
-
-
-def _full_state_options():
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-    return StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
-
-
-def _raw(optimizer):
-    """The torch optimizer inside Accelerate's wrapper."""
-    return getattr(optimizer, "optimizer", optimizer)
-
-
-def _random_state(accelerator) -> dict[str, torch.Tensor]:
-    """Every process's random state (dropout), one row per process."""
-    states = {"rng": torch.get_rng_state()}
-    if accelerator.device.type == "cuda":
-        states["cuda_rng"] = torch.cuda.get_rng_state(accelerator.device)
-    if accelerator.num_processes == 1:
-        return {key: state[None] for key, state in states.items()}
-    return {key: accelerator.gather(state.to(accelerator.device)[None]).cpu()
-            for key, state in states.items()}
 
 
 def lr_factor(params: TrainParams, step: int) -> float:

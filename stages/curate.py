@@ -6,15 +6,17 @@ from pathlib import Path
 from humpback.cards import curated_card
 from humpback.config import load_params
 from humpback.curation import curate, read_candidates, read_scores
-from humpback.metrics import score_histogram, write_metrics
+from humpback.metrics import write_metrics
 from humpback.records import write_jsonl
+from humpback.scoring_modes import scoring_mode
 from humpback.stage import run_stage
 
 
 def main(candidates: str, scores: str, curated: str, metrics: str, data_card: str) -> None:
     params = load_params(stage="curate")
     pool = read_candidates(candidates)
-    ratings = read_scores(scores, {c["id"] for c in pool}, params.score.mode)
+    mode = scoring_mode(params.score.mode)
+    ratings = read_scores(scores, {c["id"] for c in pool}, mode)
     kept = curate(pool, ratings, params.curate)
     write_jsonl(curated, kept)
     iteration = Path(curated).stem
@@ -23,7 +25,7 @@ def main(candidates: str, scores: str, curated: str, metrics: str, data_card: st
                  data_file=Path(curated).name, sources=params.corpus.sources,
                  corpus_params=params.corpus, score_params=params.score,
                  curate_params=params.curate, candidates=len(pool), kept=kept,
-                 histogram=score_histogram((r["score"] for r in ratings), params.score.mode)
+                 histogram=mode.histogram(r["score"] for r in ratings)
                  ).save(data_card)
     write_metrics(metrics, {"candidates": len(pool), "curated": len(kept),
                             "kept_fraction": round(len(kept) / max(len(pool), 1), 4),

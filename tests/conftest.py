@@ -8,6 +8,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The tests' models are tiny: one thread per process runs them as fast on these 2 cores, and keeps
+# a stage's sums in one order however loaded the machine is (set before torch is imported; the
+# stages that `dvc repro` starts inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -45,6 +45,9 @@ def test_shipped_params_load():
     (lambda p: p["storage"].update(push_intermediates="no"), "storage.push_intermediates: expected bool"),
     (lambda p: p["engine"].update(device="gpu"), "engine.device: 'gpu': expected auto, cpu, cuda or cuda:N"),
     (lambda p: p["judge"].update(max_in_flight=0), "judge.max_in_flight: must be at least 1"),
+    (lambda p: p["rewrite"].update(max_in_flight=0), "rewrite.max_in_flight: must be at least 1"),
+    (lambda p: p["rewrite"].update(retries=-1), "rewrite.retries: must be 0 or more"),
+    (lambda p: p["judge"].update(retries=-1), "judge.retries: must be 0 or more"),
     (lambda p: p["engine"].update(executor="slurm"), "engine.executor: expected one of ['local', 'ray']"),
     (lambda p: p["engine"]["ray"].update(address="head-node"), "engine.ray.address: 'head-node': expected null, auto, host:port or ray://host:port"),
     (lambda p: p["engine"]["ray"].update(replicas=0), "engine.ray.replicas: must be at least 1"),
@@ -100,6 +103,21 @@ def test_a_stage_sees_only_the_params_its_dvc_yaml_entry_lists():
     assert params.evaluate.declared() == {
         "instructions": "data/seed/eval.jsonl", "instruction_field": "instruction",
         "reference_field": "output", "max_instructions": None}
+
+
+def test_a_section_constant_is_no_param_and_reads_without_a_declaration(tmp_path):
+    """A stage that lists only judge.model still learns which section chose its model (a
+    ClassVar, the same for every params file), while judge.base_url stays guarded."""
+    import yaml
+
+    path = write_params(tmp_path, lambda p: None)
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc["stages"]["judge"]["do"]["params"] = ["judge.model"]
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc))
+    view = load_params(path, stage="judge@1")
+    assert view.judge.SECTION == "judge" and view.judge.model == "self"
+    with pytest.raises(ParamsError, match="reads params key 'judge.base_url'"):
+        view.judge.base_url
 
 
 def test_a_foreach_stage_sees_its_own_entry(tmp_path):

@@ -66,19 +66,20 @@ def test_likelihood_scores_are_nats_per_token_and_any_threshold_in_those_units(t
 
     from humpback.curation import read_scores
     from humpback.records import RecordError
+    from humpback.scoring_modes import MODES
 
     path = tmp_path / "scores.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in [
         {"id": "c0", "score": -0.4}, {"id": "c1", "score": 0.9}, {"id": "c2", "score": None}]))
-    scores = read_scores(path, {"c0", "c1", "c2"}, mode="likelihood")
+    scores = read_scores(path, {"c0", "c1", "c2"}, MODES["likelihood"])
     kept = curate(CANDIDATES[:3], scores, CurateParams(min_score=-0.5, top_fraction=None))
     assert [k["id"] for k in kept] == ["c1", "c0"]
     assert [k["id"] for k in curate(CANDIDATES[:3], scores, CurateParams(
         min_score=None, top_fraction=0.34))] == ["c1"]
     with pytest.raises(RecordError, match=r"scores.jsonl:1: field 'score' must be null or a "
                                           r"number from 1 to 5 \(score.mode: logprob\)"):
-        read_scores(path, {"c0", "c1", "c2"}, mode="logprob")
+        read_scores(path, {"c0", "c1", "c2"}, MODES["logprob"])
     path.write_text('{"id": "c0", "score": Infinity}\n')
     with pytest.raises(RecordError, match=r"scores.jsonl:1: .* a finite number \(score.mode: "
                                           r"likelihood\), found inf"):
-        read_scores(path, {"c0"}, mode="likelihood")
+        read_scores(path, {"c0"}, MODES["likelihood"])

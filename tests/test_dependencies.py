@@ -32,9 +32,10 @@ def test_generation_stages_list_every_engine_key_but_where_chunks_run():
     """Every engine setting that can change results is a param of each stage that runs an
     engine (the runner reads them all through the stage's view), and none of those that only
     say where chunks run is: changing engine.executor or engine.ray re-runs nothing."""
-    from humpback.config import PLACEMENT_KEYS, EngineParams
+    from humpback.config import EngineParams
 
-    results = {f"engine.{f.name}" for f in dataclasses.fields(EngineParams)} - set(PLACEMENT_KEYS)
+    results = {f"engine.{f.name}" for f in dataclasses.fields(EngineParams)
+               if f.name not in EngineParams.PLACEMENT}
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     engine_keys = {name: {key for key in stage.get("do", stage).get("params") or []
                           if isinstance(key, str) and key.split(".")[0] == "engine"}

@@ -154,7 +154,7 @@ def endpoint():
 
 def test_http_judge_reads_its_key_from_the_environment(endpoint, monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", ChatCompletions.key)
-    records = judge(HTTPEngine(Endpoint(endpoint, "judge", "JUDGE_KEY")), TEMPLATE, COMPARISONS, "generate")
+    records = judge(HTTPEngine(Endpoint(endpoint, "judge", "JUDGE_KEY", section="judge")), TEMPLATE, COMPARISONS, "generate")
     assert [r["points"] for r in records] == [1.0, 0.0]
     assert ChatCompletions.key not in json.dumps(records)
 
@@ -162,10 +162,29 @@ def test_http_judge_reads_its_key_from_the_environment(endpoint, monkeypatch):
 def test_http_judge_errors_name_the_param_not_the_key(endpoint, monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", "wrong-key-456")
     with pytest.raises(HTTPEngineError, match=r"judge.base_url .*: HTTP 401") as err:
-        judge(HTTPEngine(Endpoint(endpoint, "judge", "JUDGE_KEY")), TEMPLATE, COMPARISONS, "generate")
+        judge(HTTPEngine(Endpoint(endpoint, "judge", "JUDGE_KEY", section="judge")), TEMPLATE, COMPARISONS, "generate")
     assert "wrong-key-456" not in str(err.value)
     with pytest.raises(HTTPEngineError, match="judge.base_url http://127.0.0.1:9/v1"):
-        HTTPEngine(Endpoint("http://127.0.0.1:9/v1", "judge", "JUDGE_KEY")).generate(["x"], Sampling(4))
+        HTTPEngine(Endpoint("http://127.0.0.1:9/v1", "judge", "JUDGE_KEY", section="judge")).generate(["x"], Sampling(4))
+
+
+def test_an_endpoint_chosen_by_rewrite_names_rewrite_in_its_errors(tmp_path):
+    """judge and rewrite choose an endpoint the same way (config.ModelChoice); each endpoint's
+    errors name the section it was chosen in."""
+    import dataclasses
+
+    from humpback.config import load_params
+    from humpback.engines import chosen_spec, load_engine
+
+    params = load_params(ROOT / "params.yaml")
+    for name, extra in {"judge": {"mode": "generate"}, "rewrite": {}}.items():
+        choice = dataclasses.replace(getattr(params, name), model="http", api_model="m",
+                                     base_url="http://127.0.0.1:9/v1", **extra)
+        engine = load_engine(chosen_spec(choice, "hf", "models/base", None, 1), params.engine)
+        with pytest.raises(HTTPEngineError, match=rf"^{name}\.base_url http://127.0.0.1:9/v1"):
+            engine.generate(["x"], Sampling(4))
+        with pytest.raises(HTTPEngineError, match=rf"^{name}\.model: http: an endpoint generates"):
+            engine.next_token_probs(["x"], [[1]])
 
 
 class BusyCompletions(ChatCompletions):

@@ -37,7 +37,7 @@ def test_expected_rating_renormalises_over_digits():
 
 
 def test_summary_counts_unparsed_ratings():
-    summary = Summary()
+    summary = Summary("logprob")
     summary.add([{"score": 4.0}, {"score": None}])
     summary.add([{"score": 2.6}])  # streamed in chunks
     metrics, table = summary.metrics(), summary.table()
@@ -113,7 +113,7 @@ def test_out_of_range_and_unparseable_ratings_are_recorded_and_counted():
     assert [r["score"] for r in records] == [None, None, None, 3.0]
     assert [r["out_of_range"] for r in records] == [1, 1, 0, 0]
     assert [r["rating_texts"] for r in records] == [[text] for text in replies]
-    summary = Summary()
+    summary = Summary("generate")
     summary.add(records)
     metrics = summary.metrics()
     assert metrics["ratings_out_of_range"] == 2 and metrics["ratings_unparseable"] == 1
@@ -121,9 +121,57 @@ def test_out_of_range_and_unparseable_ratings_are_recorded_and_counted():
 
 
 def test_likelihood_histogram_has_every_bar_from_lowest_to_highest():
-    from humpback.metrics import score_histogram
+    from humpback.scoring_modes import MODES
 
     # bars of 0.025 nats per token; a score on a bar's edge belongs to that bar; empty bars shown
     scores = [-0.03, 0.0, 0.025, 0.049, 0.05, 0.1, None]
-    assert score_histogram(scores, "likelihood") == {
+    assert MODES["likelihood"].histogram(scores) == {
         -0.05: 1, -0.025: 0, 0.0: 1, 0.025: 2, 0.05: 1, 0.075: 0, 0.1: 1}
+
+
+def test_every_mode_has_its_score_function_and_params_accept_exactly_the_table():
+    import typing
+
+    from humpback import scoring
+    from humpback.scoring_modes import MODES, ModeName
+
+    assert set(scoring.SCORERS) == set(MODES) == set(typing.get_args(ModeName))
+
+
+def test_a_mode_is_one_table_entry_plus_its_function(tmp_path, monkeypatch):
+    """What docs/development.md shows: an entry and a registered function, and the summary, the
+    histogram, the scores check and the data card all follow the entry."""
+    import dataclasses
+
+    from humpback import scoring, scoring_modes
+    from humpback.cards import curated_card
+    from humpback.config import load_params
+    from humpback.curation import read_scores
+    from humpback.records import RecordError
+
+    monkeypatch.setitem(scoring_modes.MODES, "length", scoring_modes.ScoringMode(
+        "length", scale=(0, 10), units="words", bar=2.0, card="the output's length in words",
+        samples=False))
+    monkeypatch.delitem(scoring.SCORERS, "length", raising=False)
+
+    @scoring.scorer("length")
+    def _length(engine, template, candidates, params, seed, swapped):
+        return [{"id": c["id"], "score": min(len(c["output"].split()), 10)} for c in candidates]
+
+    params = load_params("params.yaml")
+    rating = dataclasses.replace(params.score, mode="length")
+    candidates = [{"id": "a", "instruction": "?", "output": "one two three"},
+                  {"id": "b", "instruction": "?", "output": "one"}]
+    records = scoring.score_candidates(None, "", candidates, rating, seed=0)
+    summary = scoring.Summary("length")
+    summary.add(records)
+    assert summary.metrics()["histogram"] == {"0.0": 1, "2.0": 1}
+    path = tmp_path / "scores.jsonl"
+    path.write_text('{"id": "a", "score": 11}\n')
+    with pytest.raises(RecordError, match=r"a number from 0 to 10 \(score.mode: length\)"):
+        read_scores(path, {"a"}, scoring_modes.MODES["length"])
+    card = str(curated_card(iteration="1", rater="M_0", data_file="1.jsonl", sources=["pydoc"],
+                            corpus_params=params.corpus, score_params=rating,
+                            curate_params=params.curate, candidates=2, kept=records,
+                            histogram=summary._histogram()))
+    assert "the output's length in words" in card and "bars of 2.0 words" in card

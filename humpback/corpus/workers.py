@@ -19,7 +19,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from humpback.config import CorpusParams
-from humpback.corpus.build import run_task, write_shard
+from humpback.corpus.task import run_task, write_shard
 from humpback.corpus.sources import Task
 from humpback.errors import HumpbackError
 
@@ -60,27 +60,25 @@ def _in_pool(tasks, shards, pending, params, workers: int) -> Iterator[Path]:
     # spawn: a fresh interpreter per worker (forking a process with library threads can hang)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         running: deque = deque()
-        queue = iter(pending)
         try:
-            for number in queue:
+            for number in pending:
                 running.append((number, pool.submit(write_shard, tasks[number], params,
                                                     shards[number])))
                 if len(running) >= workers * (1 + AHEAD):
-                    yield _result(*running.popleft(), tasks)
+                    number, future = running.popleft()
+                    yield future.result()
             while running:
-                yield _result(*running.popleft(), tasks)
+                number, future = running.popleft()
+                yield future.result()
+        except BrokenProcessPool:
+            # a dead worker breaks the pool: the next submit or result raises, whichever is first
+            raise HumpbackError(
+                f"corpus: a worker process died (killed, or out of memory) while reading "
+                f"{', '.join(tasks[number].paths[:3])}; the tasks it had finished are kept: "
+                f"run the stage again to resume") from None
         finally:
             for _, future in running:
                 future.cancel()
-
-
-def _result(number: int, future, tasks) -> Path:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise HumpbackError(f"corpus: a worker process died (killed, or out of memory) while "
-                            f"reading {', '.join(tasks[number].paths[:3])}; the tasks it had "
-                            f"finished are kept: run the stage again to resume") from None
 
 
 def _ray_task(task: Task, params: CorpusParams, root: str) -> tuple[bytes, str]:

@@ -38,14 +38,14 @@ def load_engine(spec: EngineSpec, params: EngineParams) -> Engine:
 
 
 def chosen_spec(choice, backend: str, base_dir, model_dir, batch_size: int) -> EngineSpec:
-    """The model a params section chooses the way `judge.model` and `rewrite.model` do: `self`
+    """The model a params section (config.ModelChoice) chooses, as `judge` and `rewrite` do: `self`
     (the stage's own model, `model_dir` on the base), `base`, another model (a folder under
     models/sources, or a hub id at `choice.revision`) on the stages' backend, or `http`, an
     OpenAI-compatible endpoint."""
     if choice.model == "http":
         return EngineSpec("http", endpoint=Endpoint(choice.base_url, choice.api_model,
                                                     choice.api_key_env, choice.max_in_flight,
-                                                    choice.retries))
+                                                    choice.retries, section=choice.SECTION))
     if choice.model == "self":
         return EngineSpec(backend, str(base_dir), str(model_dir), batch_size=batch_size)
     if choice.model == "base":

@@ -29,6 +29,7 @@ class Endpoint:
     api_key_env: str  # the environment variable holding the key (never the key)
     max_in_flight: int = 8  # requests open at once
     retries: int = 5  # further tries of a request refused with 429 or 5xx, with backoff
+    section: str | None = None  # the params section that chose it (judge, rewrite): named in errors
 
 
 @dataclass(frozen=True)
