@@ -29,11 +29,10 @@ from humpback.chunk_runner import ChunkRunner
 from humpback.config import load_params
 from humpback.engines import EngineSpec
 from humpback.prompts import load_template
-from humpback.records import chunks
 
 
 def run(params, config: dict, segments: list[dict], chunk_size: int, label: str) -> dict:
-    engine = dataclasses.replace(params.engine, executor=config["executor"],
+    engine = dataclasses.replace(params.engine, executor=config["executor"], chunk_size=chunk_size,
                                  ray=dataclasses.replace(params.engine.ray, **config["ray"]))
     template = load_template(params.backward.prompt, {"output"})
     sampling = params.augment
@@ -43,7 +42,7 @@ def run(params, config: dict, segments: list[dict], chunk_size: int, label: str)
     start = time.perf_counter()
     lines = [json.dumps(pair, sort_keys=True, ensure_ascii=False)
              for _, pairs in runner.map(lambda e, chunk, seed: augment(e, template, chunk, sampling, seed),
-                                        chunks(segments, chunk_size), len(segments),
+                                        segments, total=len(segments),
                                         seed=params.random_seed)
              for pair in pairs]
     wall = time.perf_counter() - start

@@ -5,11 +5,19 @@ Why actors of our own rather than Ray Data (or its LLM processor): the runner's 
 on chunks that are ours. Each chunk is numbered, made from its own records with its own seed, and
 written as a shard by this process (the driver, on the head node, the only writer of DVC
 outputs) as soon as it comes back; the output is then read out in chunk order. So the bytes do
-not depend on the number of replicas or on which replica ran what, a killed driver loses no
+not depend on which replica ran what (nor on their number, at one thread count per engine:
+docs/cluster.md gives the tolerance otherwise), a killed driver loses no
 finished chunk, and every backend (hf, vllm, http) runs the same way. Ray Data forms its own
 batches (which changes an HF batch's padding, and so its floating-point results), writes through
 its own sinks, cannot skip the chunks a killed run finished, and its LLM processor runs vLLM only
 (and can hang when vLLM runs out of GPU memory, ray#59986).
+
+Replicas run at nice 0 and with as many torch threads as CPUs they hold, as the stage's own
+process would on those CPUs: Ray starts worker processes at nice 15 (a `ray start` cluster needs
+RAY_worker_niceness=0, docs/cluster.md), and an engine at nice 15 loses its cores to anything
+else that runs (the cause found for a replica's engine running 20 % slower than the local one on
+a shared machine, benchmarks/results-cluster.md). The metrics record both
+(`ray.replica_niceness`, `ray.replica_threads`).
 
 A replica whose process dies is restarted by Ray and the chunk it was running is tried again
 (up to REPLICA_RETRIES more times), so a killed process or a lost node costs that chunk's time,
@@ -23,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import math
 import os
 import socket
 import sys
@@ -57,14 +66,15 @@ class EngineReplica:
         import ray
 
         self.spec, self.params, self.work, self.engine = spec, params, work, None
+        self.threads = _set_threads(spec, params.ray.cpus_per_replica)
         context = ray.get_runtime_context()
         self.node = context.get_node_id()
         with warnings.catch_warnings():  # Ray 2.60's property trips its own deprecation warning
             warnings.simplefilter("ignore")
             self.restarted = bool(context.was_current_actor_reconstructed)
 
-    def ready(self) -> str:
-        """Load the engine; the node this replica runs on."""
+    def ready(self) -> dict:
+        """Load the engine; where and how this replica runs: its node, niceness, threads."""
         for path in (self.spec.base, self.spec.model):
             if path and os.path.isabs(path) and not os.path.exists(path):
                 raise ClusterError(
@@ -72,7 +82,7 @@ class EngineReplica:
                     f"every node must see the workspace at the same path (shared storage, see "
                     f"docs/cluster.md)")
         self._engine()
-        return self.node
+        return {"node": self.node, "niceness": os.nice(0), "threads": self.threads}
 
     def run(self, chunk: list[dict], seed: int) -> tuple[list[dict], dict]:
         engine = self._engine()
@@ -87,29 +97,40 @@ class EngineReplica:
         return self.engine
 
 
-def map_chunks(spec: EngineSpec, params: EngineParams, work, numbered, shards: ShardStore,
-               timing: dict, stats: dict) -> Iterator[tuple[list[dict], list[dict]]]:
-    """(chunk, results) in chunk order, the chunks no shard holds made on the replicas.
-    `timing` gains the seconds to the first ready replica and inside the domain calls."""
-    import ray
+class RayExecutor:
+    """Chunks on a pool of engine replicas on a Ray cluster (chunk_runner.Executor): the cluster
+    is joined, or started, and the replicas loaded for the first chunk that no shard holds."""
 
-    started, pool = False, None
-    try:
-        for number, chunk, seed in numbered:  # nothing to make: no cluster, no replica
-            kept = shards.load(number, chunk)
-            if kept is None:
-                start = time.perf_counter()
-                started = connect(params.ray)
-                pool = _Pool(_on_shared_storage(spec), params, work, timing, start)
-                yield from pool.run([(number, chunk, seed)], numbered, shards)
-                break
-            yield chunk, kept
-        stats["ray"] = pool.stats() if pool else {"replicas": 0}
-    finally:
-        if pool is not None:
-            pool.stop()
-        if started:
-            ray.shutdown()
+    def __init__(self, spec: EngineSpec, params: EngineParams):
+        self.spec, self.params = spec, params
+        self.pool: _Pool | None = None
+
+    def map(self, work, numbered, shards: ShardStore) -> Iterator[tuple[list[dict], list[dict]]]:
+        """(chunk, results) in chunk order, the chunks no shard holds made on the replicas."""
+        import ray
+
+        started = False
+        try:
+            for number, chunk, seed in numbered:  # nothing to make: no cluster, no replica
+                kept = shards.load(number, chunk)
+                if kept is None:
+                    start = time.perf_counter()
+                    started = connect(self.params.ray)
+                    self.pool = _Pool(_on_shared_storage(self.spec), self.params, work, start)
+                    yield from self.pool.run([(number, chunk, seed)], numbered, shards)
+                    break
+                yield chunk, kept
+        finally:
+            if self.pool is not None:
+                self.pool.stop()
+            if started:
+                ray.shutdown()
+
+    def report(self) -> dict:
+        if self.pool is None:
+            return {"startup_seconds": 0.0, "engine_seconds": 0.0, "ray": {"replicas": 0}}
+        return {"startup_seconds": self.pool.startup_seconds,
+                "engine_seconds": self.pool.engine_seconds, "ray": self.pool.stats()}
 
 
 def connect(settings: RayParams) -> bool:
@@ -132,6 +153,9 @@ def connect(settings: RayParams) -> bool:
         kwargs["_node_ip_address"] = "127.0.0.1"
     if address is None:
         kwargs["include_dashboard"] = False
+        # Ray starts its worker processes at nice 15 unless told otherwise; the replicas are
+        # the stage's work, not background jobs (a `ray start` cluster: RAY_worker_niceness=0)
+        kwargs["_system_config"] = {"worker_niceness": 0}
     _check_reachable(address)
     try:
         ray.init(address=address, **kwargs)
@@ -188,6 +212,17 @@ def _check_capacity(settings: RayParams, started_here: bool) -> None:
           file=sys.stderr)
 
 
+def _set_threads(spec: EngineSpec, cpus: float) -> int | None:
+    """An hf replica's torch threads: one per CPU it holds (at least one), as torch uses one per
+    core in the stage's own process; None for the backends whose work runs outside torch here."""
+    if spec.backend != "hf":
+        return None
+    import torch
+
+    torch.set_num_threads(max(1, math.floor(cpus)))
+    return torch.get_num_threads()
+
+
 def _on_shared_storage(spec: EngineSpec) -> EngineSpec:
     """Model folders as absolute paths: a replica's working directory is not the workspace."""
     def absolute(path):
@@ -196,8 +231,7 @@ def _on_shared_storage(spec: EngineSpec) -> EngineSpec:
 
 
 class _Pool:
-    def __init__(self, spec: EngineSpec, params: EngineParams, work, timing: dict,
-                 start: float):
+    def __init__(self, spec: EngineSpec, params: EngineParams, work, start: float):
         import ray
 
         settings = params.ray
@@ -207,7 +241,10 @@ class _Pool:
         self.replicas = [replica.remote(spec, params, work) for _ in range(settings.replicas)]
         self.nodes: set[str] = set()
         self.restarted: set[int] = set()
-        self.timing, self.start = timing, start
+        self.niceness: int | None = None  # the highest of the replicas'
+        self.threads: int | None = None  # torch threads of a replica (hf)
+        self.start = start
+        self.startup_seconds = self.engine_seconds = 0.0
 
     def run(self, first: list, numbered, shards: ShardStore) -> Iterator[tuple[list, list]]:
         """Hand chunks to whichever replica has room, keep each result as a shard the moment it
@@ -253,9 +290,9 @@ class _Pool:
             ref = ready[0]
             if ref in starting:
                 index = starting.pop(ref)
-                _get(ref)  # its engine loaded (or the error that stopped it)
+                self._ready(_get(ref))  # its engine loaded (or the error that stopped it)
                 if not load:
-                    self.timing["startup_seconds"] += time.perf_counter() - self.start
+                    self.startup_seconds += time.perf_counter() - self.start
                 load[index] = 0
                 continue
             number, chunk, index = in_flight.pop(ref)
@@ -264,13 +301,24 @@ class _Pool:
             shards.save(number, chunk, results)
             done[number] = (chunk, results)
             self.nodes.add(where["node"])
-            self.timing["engine_seconds"] += where["seconds"]
+            self.engine_seconds += where["seconds"]
             if where["restarted"]:
                 self.restarted.add(index)
 
+    def _ready(self, replica: dict) -> None:
+        niceness = replica["niceness"]
+        if niceness > 0 and (self.niceness is None or niceness > self.niceness):
+            print(f"warning: engine.ray: a replica runs at nice {niceness} on Ray node "
+                  f"{replica['node'][:12]}, so its engine yields the CPU to anything else "
+                  f"running there; start the cluster's nodes with RAY_worker_niceness=0 "
+                  f"(docs/cluster.md)", file=sys.stderr)
+        self.niceness = niceness if self.niceness is None else max(self.niceness, niceness)
+        self.threads = replica["threads"]
+
     def stats(self) -> dict:
         return {"replicas": len(self.replicas), "nodes": len(self.nodes),  # nodes that ran chunks
-                "restarted_replicas": len(self.restarted)}
+                "restarted_replicas": len(self.restarted), "replica_niceness": self.niceness,
+                "replica_threads": self.threads}
 
     def stop(self) -> None:
         """Free the replicas (and their GPUs) now; the driver may stay connected."""

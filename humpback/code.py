@@ -1,9 +1,10 @@
 """The library code each stage runs: the modules its entry point imports, read from the source.
 
 A stage's result depends on the code it runs, so `dvc.yaml` lists those modules as the stage's
-dependencies and `resume.py` keys finished work by them. Both come from here: the closure of the
-entry point's imports of `humpback`, followed through every module it reaches (imports inside
-functions too, and each package's `__init__.py`). The source is parsed, never imported.
+dependencies (stage_deps.py checks and writes them) and `resume.py` keys finished work by them.
+Both come from here: the closure of the entry point's imports of `humpback`, followed through
+every module it reaches (imports inside functions too, and each package's `__init__.py`). The
+source is parsed, never imported.
 """
 
 from __future__ import annotations
@@ -86,28 +87,3 @@ def code_fingerprint(entry_point: str, root: str = ".") -> str:
         digest.update(Path(root, module).read_bytes())
     return digest.hexdigest()
 
-
-def dependency_problems(dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
-    """For each stage of dvc.yaml whose command runs a script, the package modules its `deps:`
-    leave out or list needlessly; empty when every stage lists exactly what it imports."""
-    import yaml
-
-    dvc_yaml = Path(dvc_yaml)
-    root = dvc_yaml.parent
-    stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")).get("stages", {})
-    problems = []
-    for name, definition in stages.items():
-        definition = definition.get("do", definition)
-        scripts = [word for word in str(definition.get("cmd", "")).split() if word.endswith(".py")]
-        if not scripts:
-            continue
-        listed = {d for d in definition.get("deps") or [] if isinstance(d, str)}
-        if scripts[0] not in listed:
-            problems.append(f"{name}: its script {scripts[0]} is not among its deps")
-        wanted = set(stage_modules(root / scripts[0], root))
-        declared = {d for d in listed if d == PACKAGE or d.startswith(PACKAGE + "/")}
-        problems += [f"{name}: missing dependency {path} (imported by {scripts[0]})"
-                     for path in sorted(wanted - declared)]
-        problems += [f"{name}: superfluous dependency {path} ({scripts[0]} does not import it)"
-                     for path in sorted(declared - wanted)]
-    return problems

@@ -236,6 +236,11 @@ class RayParams:
 
 @dataclass(frozen=True)
 class EngineParams:
+    # Where a generation stage's chunks run, never what they produce (every chunk is made from
+    # its own records and seed, wherever it runs: chunk_runner.py). A stage reads these without
+    # listing them in dvc.yaml (stage.StageParams), so moving a run onto a cluster, or resizing
+    # it, re-runs nothing; every other engine key is listed by the stages that read it.
+    PLACEMENT: ClassVar[tuple[str, ...]] = ("executor", "ray")
     backend: Literal["hf", "vllm"]  # Hugging Face transformers, or vLLM's offline engine
     device: str  # hf: auto (a GPU when torch sees one, else the CPU) | cpu | cuda | cuda:N
     chunk_size: int  # records per chunk written to disk as generation goes (memory stays flat)

@@ -68,6 +68,8 @@ class StageParams:
         missing = self._undeclared(key)
         if missing is None:
             return value
+        if name in getattr(type(self._value), "PLACEMENT", ()):
+            return value  # where work runs, not what it makes (EngineParams.PLACEMENT)
         if missing == key and any(d.startswith(key + ".") for d in self._declared) or (
                 missing != key and dataclasses.is_dataclass(value)):
             if dataclasses.is_dataclass(value):

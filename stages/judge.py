@@ -1,7 +1,6 @@
 """judge@t: M_t's answers against M_0's and against the reference answers, judged pairwise in
 both orders (section `judge`); the win rate comes with a confidence interval."""
 
-import itertools
 from pathlib import Path
 
 from humpback.chunk_runner import ChunkRunner
@@ -11,7 +10,7 @@ from humpback.engines import chosen_spec
 from humpback.judging import Comparison, judge, win_rate
 from humpback.metrics import timed, write_metrics
 from humpback.prompts import load_template
-from humpback.records import JsonlWriter, RecordError, chunks, read_json
+from humpback.records import JsonlWriter, RecordError, read_json
 from humpback.stage import run_stage
 
 
@@ -33,18 +32,16 @@ def main(base_dir: str, model_dir: str, answers: str, baseline_answers: str, jud
             for name, others in opponents.items()}
     runner = ChunkRunner(judgements, chosen_spec(settings, params.engine.backend, base_dir,
                                                  model_dir, settings.batch_size),
-                         params.engine, key=(template, settings, Path(base_dir), Path(model_dir)),
-                         desc="judge", unit="comparison")
+                         params.engine, key=(template, settings), desc="judge",
+                         unit="comparison")
     records = {name: [] for name in rows}
     with timed(stats):
-        # each opponent's rows in chunks of their own: a chunk never mixes two opponents
-        batches = itertools.chain.from_iterable(chunks(r, params.engine.chunk_size)
-                                                for r in rows.values())
+        # each opponent's rows a stream of their own: a chunk never mixes two opponents
         for chunk, done in runner.map(lambda engine, chunk, seed: judge(
                 engine, template, [Comparison(row["instruction"], row["model_output"],
                                               row["other_output"]) for row in chunk],
                 settings.mode, settings.max_new_tokens),
-                batches, sum(map(len, rows.values()))):
+                *rows.values(), total=sum(map(len, rows.values()))):
             records[chunk[0]["opponent"]] += done
     with JsonlWriter(judgements) as out:
         for name, judged in records.items():

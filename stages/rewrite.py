@@ -12,7 +12,7 @@ from humpback.curation import training_set
 from humpback.engines import chosen_spec
 from humpback.metrics import timed, write_metrics
 from humpback.prompts import load_template
-from humpback.records import chunks, read_jsonl, write_jsonl
+from humpback.records import read_jsonl, write_jsonl
 from humpback.stage import run_stage
 
 
@@ -33,8 +33,8 @@ def main(base_dir: str, model_dir: str, curated: str, seed_train: str, rewritten
     template = load_template(settings.prompt, {"instruction", "original"})
     spec = chosen_spec(settings, params.engine.backend, base_dir, model_dir, settings.batch_size)
     runner = ChunkRunner(rewritten, spec, params.engine,
-                         key=(template, settings, params.random_seed, Path(base_dir),
-                              Path(model_dir)), desc="rewrite", unit="answer")
+                         key=(template, settings, params.random_seed), desc="rewrite",
+                         unit="answer")
     from humpback.models import load_tokenizer  # here: the stage that is off never loads torch
 
     tokenizer = load_tokenizer(base_dir)  # counts an endpoint's reply tokens
@@ -43,8 +43,8 @@ def main(base_dir: str, model_dir: str, curated: str, seed_train: str, rewritten
     with timed(stats):
         for _, done in runner.map(lambda engine, chunk, seed: rewriting.rewrite_chunk(
                 engine, template, chunk, settings.max_new_tokens, settings.temperature, seed,
-                engine.tokenizer or tokenizer), chunks(pairs, params.engine.chunk_size),
-                len(pairs), seed=params.random_seed):
+                engine.tokenizer or tokenizer), pairs, total=len(pairs),
+                seed=params.random_seed):
             replies += done
     rare = rewriting.rare_words(p["output"] for p in pairs)
     records = []

@@ -1,7 +1,6 @@
 """score@t: M_{t-1} scores every candidate (section `score`), then rates a fixed sample again
 with the outputs swapped between candidates: the rater check, the AUC of genuine over swapped."""
 
-import itertools
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from humpback.config import load_params
 from humpback.engines import EngineSpec
 from humpback.metrics import timed, write_metrics, write_table
 from humpback.prompts import load_template
-from humpback.records import JsonlWriter, check_jsonl, chunks, read_jsonl
+from humpback.records import JsonlWriter, check_jsonl, read_jsonl
 from humpback.stage import run_stage
 
 
@@ -20,25 +19,22 @@ def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: s
     params = load_params(stage="score")
     template = load_template(params.score.prompt, {"instruction", "output"})
     rating = params.score
-    stats: dict = {"mode": rating.mode, "backend": params.engine.backend}
+    stats: dict = {"mode": rating.mode}
     summary = scoring.Summary(rating.mode)
     runner = ChunkRunner(scores, EngineSpec(params.engine.backend, base_dir, model_dir,
                                             batch_size=rating.batch_size),
-                         params.engine, key=(template, rating, params.random_seed,
-                                             Path(base_dir), Path(model_dir)),
+                         params.engine, key=(template, rating, params.random_seed),
                          desc="score", unit="candidate")
     total = check_jsonl(candidates, ["id", "instruction", "output"])
     sample = rater_check.load_sample(candidates, rating.check_sample, params.random_seed)
     swapped = rater_check.swapped(sample)
     genuine_ids, genuine, swapped_results = {c["id"] for c in sample}, {}, []
     with timed(stats), JsonlWriter(scores) as out:
-        records = itertools.chain(  # the swapped pairs go last, as chunks of their own
-            chunks(read_jsonl(candidates, required=["id", "instruction", "output"]),
-                   params.engine.chunk_size),
-            chunks(swapped, params.engine.chunk_size))
+        # the swapped pairs go last, as chunks of their own
         for chunk, results in runner.map(lambda engine, chunk, seed: scoring.score_candidates(
                 engine, template, chunk, rating, seed, swapped=rater_check.is_swapped(chunk[0])),
-                records, total + len(swapped), seed=params.random_seed):
+                read_jsonl(candidates, required=["id", "instruction", "output"]), swapped,
+                total=total + len(swapped), seed=params.random_seed):
             if rater_check.is_swapped(chunk[0]):
                 swapped_results += results
                 continue

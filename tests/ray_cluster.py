@@ -86,7 +86,9 @@ class RayCluster:
         # Token authentication (Ray's default for new clusters) with a token held in the
         # environment, which every node and driver started from here inherits: nothing is
         # written to ~/.ray, which other Ray users of this machine read.
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **TOKEN_AUTH}
+        # Worker processes (the replicas) at nice 0, not Ray's default 15 (docs/cluster.md).
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0",
+                    **TOKEN_AUTH}
         self.env.pop("PYTHONPATH", None)  # nodes have no copy of the project: code travels
         self._start(["--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}",
                      "--include-dashboard=false", f"--temp-dir={self.temp_dir}"], cpus_per_node)

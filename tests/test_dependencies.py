@@ -2,6 +2,7 @@
 reads, and the files and folders named in params. Checked from the source, then through the real
 DVC: an edit re-runs exactly the stages that read what changed (`dvc status` names them)."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,7 +15,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from humpback.code import code_fingerprint, dependency_problems, stage_modules
+from humpback.code import code_fingerprint, stage_modules
+from humpback.stage_deps import dependency_problems
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "humpback", "prompts", "configs", "data/seed.jsonl",
                  "data/labels.jsonl", "data/sources", "data/hub", "models/sources"]
@@ -24,6 +26,24 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def test_each_stage_lists_exactly_the_modules_its_script_imports():
     problems = dependency_problems(ROOT / "dvc.yaml")
     assert problems == [], "dvc.yaml deps differ from the imports:\n" + "\n".join(problems)
+
+
+def test_generation_stages_list_every_engine_key_but_where_chunks_run():
+    """Every engine setting that can change results is a param of each stage that runs an
+    engine (the runner reads them all through the stage's view), and none of those that only
+    say where chunks run is: changing engine.executor or engine.ray re-runs nothing."""
+    from humpback.config import EngineParams
+
+    results = {f"engine.{f.name}" for f in dataclasses.fields(EngineParams)
+               if f.name not in EngineParams.PLACEMENT}
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    engine_keys = {name: {key for key in stage.get("do", stage).get("params") or []
+                          if isinstance(key, str) and key.split(".")[0] == "engine"}
+                   for name, stage in stages.items()}
+    assert {name for name, keys in engine_keys.items() if keys} == {
+        "augment", "score", "rewrite", "evaluate", "judge"}
+    for name, keys in engine_keys.items():
+        assert keys in (set(), results), name
 
 
 def test_the_check_names_the_stage_and_each_missing_or_superfluous_module(tmp_path):

@@ -1,6 +1,7 @@
 """The re-run matrix under the real `dvc repro` on the tiny model: each change re-runs exactly the
 stages that read what changed, and the stages downstream of an output that changed, nothing else.
-One iteration (M_0, M_1) keeps it to 15 stages; a corpus file comes in with `dvc import-url`."""
+Where chunks run (engine.executor, engine.ray) re-runs nothing. One iteration (M_0, M_1) keeps it
+to 15 stages; a corpus file comes in with `dvc import-url`."""
 
 import json
 import subprocess
@@ -114,3 +115,21 @@ def test_each_change_reruns_exactly_the_stages_that_read_it(tmp_path_factory, ti
     # (g) a comment in params.yaml: nothing
     append(project / "params.yaml", "# a comment\n")
     assert repro(project) == set()
+
+    # (h) where chunks run: onto a Ray cluster, resized, and back. No stage re-runs (DVC decides
+    # from the params, before any Ray is needed): the outputs are the same bytes anywhere
+    edit_params(project, lambda p: (p["engine"].update(executor="ray"), p["engine"]["ray"].update(
+        address="auto", replicas=8, cpus_per_replica=4)))
+    assert repro(project) == set()
+    edit_params(project, lambda p: p["engine"]["ray"].update(replicas=2))
+    assert repro(project) == set()
+    edit_params(project, lambda p: p["engine"].update(executor="local"))
+    assert repro(project) == set()
+
+    # (i) an engine setting that can change results: every stage that runs an engine re-runs
+    # (the comparison reads their metrics); on this CPU-only machine cpu is what auto chose, so
+    # their outputs are byte-identical and nothing else runs
+    edit_params(project, lambda p: p["engine"].update(device="cpu"))
+    assert repro(project) == {"augment", "score@1", "rewrite@1", "evaluate@0", "evaluate@1",
+                              "judge@0", "judge@1", "compare"}
+    assert {path: path.read_bytes() for path in outputs} == outputs
