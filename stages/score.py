@@ -23,7 +23,8 @@ def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: s
     stats: dict = {"mode": rating.mode, "backend": params.engine.backend}
     summary = scoring.Summary(rating.mode)
     runner = ChunkRunner(scores, EngineSpec(params.engine.backend, base_dir, model_dir,
-                                            batch_size=rating.batch_size),
+                                            batch_size=rating.batch_size,
+                                            dtype=params.base.dtype),
                          params.engine, key=(template, rating, params.random_seed,
                                              Path(base_dir), Path(model_dir)),
                          desc="score", unit="candidate")

@@ -27,3 +27,22 @@ def make_tiny_model(out_dir: Path) -> Path:
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def make_bos_model(tiny_model: Path, out_dir: Path) -> Path:
+    """The tiny model with a tokenizer like Llama 3's: it adds a BOS token when asked for
+    special tokens, and its chat template writes that BOS itself, so a prompt tokenized with
+    special tokens starts with two (SmolLM2's tokenizer adds none, and hides the fault)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    shutil.copytree(tiny_model, out_dir, dirs_exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.bos_token = "<|endoftext|>"  # distinct from <|im_start|>, which the template also writes
+    tokenizer.add_bos_token = True
+    tokenizer.chat_template = (
+        "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+        "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
