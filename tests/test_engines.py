@@ -187,3 +187,18 @@ def test_target_logprobs_in_chunks_equal_one_full_log_softmax(tiny_model):
             logits = model(input_ids=torch.tensor([ids])).logits[0, -n - 1:-1].float()
         expected = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[-n:])[:, None])[:, 0]
         assert got == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_vllm_cpu_workarounds_stay_on_the_cpu():
+    """Chunked prefill off and eager mode are for vLLM's CPU backend; on a GPU vLLM runs as it
+    intends (CUDA graphs, chunked prefill), in base.dtype like the HF engine."""
+    from humpback.engines.vllm import platform_settings
+
+    auto = PARAMS.engine
+    assert auto.enforce_eager == "auto"
+    assert platform_settings(auto, "auto", on_cpu=True) == {
+        "enforce_eager": True, "enable_chunked_prefill": False, "dtype": "auto"}
+    assert platform_settings(auto, "bfloat16", on_cpu=False) == {
+        "enforce_eager": False, "dtype": "bfloat16"}
+    forced = dataclasses.replace(auto, enforce_eager=True)
+    assert platform_settings(forced, "float32", on_cpu=False)["enforce_eager"] is True
