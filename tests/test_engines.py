@@ -200,5 +200,6 @@ def test_vllm_cpu_workarounds_stay_on_the_cpu():
         "enforce_eager": True, "enable_chunked_prefill": False, "dtype": "auto"}
     assert platform_settings(auto, "bfloat16", on_cpu=False) == {
         "enforce_eager": False, "dtype": "bfloat16"}
+    assert platform_settings(auto, "float32", on_cpu=True)["dtype"] == "auto"  # as before
     forced = dataclasses.replace(auto, enforce_eager=True)
     assert platform_settings(forced, "float32", on_cpu=False)["enforce_eager"] is True

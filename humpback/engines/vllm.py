@@ -27,7 +27,8 @@ def load(spec: EngineSpec, params: EngineParams) -> "VLLMEngine":
 def platform_settings(params: EngineParams, dtype: str, on_cpu: bool) -> dict:
     """The LLM arguments that depend on where vLLM runs. Workarounds for vLLM's CPU backend stay
     on the CPU: on GPUs vLLM runs as it intends (chunked prefill on, CUDA graphs unless
-    `enforce_eager: true`, `base.dtype` resolved as the HF engine and training resolve it)."""
+    `enforce_eager: true`, `base.dtype` resolved as the HF engine and training resolve it, so
+    both backends score at one precision)."""
     from humpback.models import resolve_dtype
 
     eager = on_cpu if params.enforce_eager == "auto" else params.enforce_eager
@@ -36,8 +37,9 @@ def platform_settings(params: EngineParams, dtype: str, on_cpu: bool) -> dict:
         # Whole prompts per step: vLLM 0.32's CPU sampler fails ('CPU Generator does not
         # use offset') when a seeded request's prefill is split across steps.
         settings["enable_chunked_prefill"] = False
-        # auto: vLLM's own CPU choice (bfloat16), as before; an explicit dtype is passed on
-        settings["dtype"] = "auto" if dtype == "auto" else dtype
+        # vLLM's own CPU choice (bfloat16 for these models), as before: its CPU kernels are
+        # tested here in that precision only
+        settings["dtype"] = "auto"
     else:
         settings["dtype"] = str(resolve_dtype(dtype, "cuda")).removeprefix("torch.")
     return settings
