@@ -19,7 +19,6 @@ class BaseModelError(HumpbackError):
 
 def materialise(params: BaseParams, out_dir: str | Path) -> dict:
     """Load the base model named in params and save it (weights, tokenizer) to `out_dir`."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, extra = _locate(params.model)
@@ -29,9 +28,8 @@ def materialise(params: BaseParams, out_dir: str | Path) -> dict:
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             source, **{k: v for k, v in kwargs.items() if k != "use_safetensors"})
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=getattr(torch, params.dtype), **kwargs
-        )
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=stored_dtype(params, extra),
+                                                     **kwargs)
     except OSError as err:  # not on the hub, no network, or an incomplete folder
         reason = str(err).strip().splitlines()[0]
         raise BaseModelError(f"base.model {params.model!r}: cannot load it: {reason}") from None
@@ -46,9 +44,20 @@ def materialise(params: BaseParams, out_dir: str | Path) -> dict:
     return {
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
-        "dtype": params.dtype,
+        "dtype": str(model.dtype).removeprefix("torch."),
         "source": provenance(params),
     }
+
+
+def stored_dtype(params: BaseParams, extra: dict):
+    """The dtype models/base is written in. `auto` keeps the source's own (an 8B bf16 checkpoint
+    stays 16 GB, not 32), but float32 for GGUF weights, which arrive dequantised; each stage
+    then computes in the dtype `humpback.models.resolve_dtype` picks for its device."""
+    import torch
+
+    if params.dtype != "auto":
+        return getattr(torch, params.dtype)
+    return torch.float32 if "gguf_file" in extra else "auto"
 
 
 def provenance(params: BaseParams) -> str:

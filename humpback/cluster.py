@@ -230,14 +230,24 @@ def _on_shared_storage(spec: EngineSpec) -> EngineSpec:
     return dataclasses.replace(spec, base=absolute(spec.base), model=absolute(spec.model))
 
 
+def replica_options(settings) -> dict:
+    """Ray's options for an engine replica. Ray sets CUDA_VISIBLE_DEVICES only for actors given
+    GPUs: one given none would see every GPU of its node, and `engine.device: auto` would put
+    every such replica on GPU 0. Hidden, it runs on the CPU (its env_vars merge with the job's
+    runtime env)."""
+    options = {"num_cpus": settings.cpus_per_replica, "num_gpus": settings.gpus_per_replica,
+               "max_restarts": -1, "max_task_retries": REPLICA_RETRIES}
+    if settings.gpus_per_replica == 0:
+        options["runtime_env"] = {"env_vars": {"CUDA_VISIBLE_DEVICES": ""}}
+    return options
+
+
 class _Pool:
     def __init__(self, spec: EngineSpec, params: EngineParams, work, start: float):
         import ray
 
         settings = params.ray
-        replica = ray.remote(EngineReplica).options(
-            num_cpus=settings.cpus_per_replica, num_gpus=settings.gpus_per_replica,
-            max_restarts=-1, max_task_retries=REPLICA_RETRIES)
+        replica = ray.remote(EngineReplica).options(**replica_options(settings))
         self.replicas = [replica.remote(spec, params, work) for _ in range(settings.replicas)]
         self.nodes: set[str] = set()
         self.restarted: set[int] = set()

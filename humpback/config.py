@@ -30,7 +30,9 @@ HUB_FILE_TYPES = (".json", ".jsonl", ".parquet")  # the data files hub@<name> re
 @dataclass(frozen=True)
 class BaseParams:
     model: str  # "smollm2" (embedded, offline), a folder under models/sources, or a hub id
-    dtype: Literal["bfloat16", "float16", "float32"]
+    # auto: float32 on a CPU, bfloat16 on a GPU that has it (humpback.models.resolve_dtype), for
+    # the engines and training alike; models/base keeps the source's own dtype (GGUF: float32)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"]
     trust_remote_code: bool
     revision: Optional[str] = None  # a hub id's commit (40 hex characters); null otherwise
 
@@ -170,6 +172,8 @@ class TrainParams:
     processes: int = 1  # per node (one per GPU); batch_size stays the global batch
     nodes: int = 1
     accelerate_config: str = LAUNCH_CONFIGS + "/ddp.yaml"  # launcher accelerate only
+    # recompute activations in the backward pass: far less memory at long max_length, ~30 % slower
+    gradient_checkpointing: bool = False
 
     @property
     def world_size(self) -> int:
@@ -251,11 +255,14 @@ class EngineParams:
     gpu_memory_utilization: float
     max_num_seqs: int
     max_model_len: int
-    enforce_eager: bool  # skip graph capture: starts in ~20 s instead of 60-80 s on a CPU
+    # skip graph capture: auto is eager on a CPU (starts in ~20 s, not 60-80 s), CUDA graphs on GPUs
+    enforce_eager: Literal["auto", True, False]
     cpu_kvcache_gb: int  # KV cache size when vLLM runs on the CPU (VLLM_CPU_KVCACHE_SPACE)
 
     def __post_init__(self):
         _require(self.chunk_size > 0, "chunk_size", "must be positive")
+        _require(isinstance(self.enforce_eager, bool) or self.enforce_eager == "auto",
+                 "enforce_eager", f"expected auto, true or false, got {self.enforce_eager!r}")
         _require(0 < self.gpu_memory_utilization <= 1, "gpu_memory_utilization",
                  "must be in (0, 1]")
         _require(re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",

@@ -13,6 +13,27 @@ class ModelError(HumpbackError):
     pass
 
 
+def resolve_dtype(setting: str, device) -> torch.dtype:
+    """The dtype a model computes in (`base.dtype`): `auto` is float32 on a CPU (measured faster
+    and steadier there than bfloat16, docs/engines.md) and bfloat16 on a CUDA GPU that has it
+    (float32 on one without); any other setting is taken as it is. One rule for the HF engine,
+    the held-out NLL and training, so that every stage runs a model at the same precision."""
+    if setting != "auto":
+        return getattr(torch, setting)
+    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def saved_dtype(model_dir: str | Path) -> torch.dtype:
+    """The dtype a model folder's weights are stored in (its config.json), float32 if unsaid."""
+    import json
+
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    name = config.get("dtype") or config.get("torch_dtype") or "float32"
+    return getattr(torch, name)
+
+
 def load_tokenizer(base_dir: str | Path, revision: str | None = None):
     from transformers import AutoTokenizer
 
@@ -27,15 +48,17 @@ def is_adapter(model_dir: str | Path) -> bool:
 
 
 def load_for_inference(base_dir: str | Path, model_dir: str | Path | None = None,
-                       revision: str | None = None, device: str = "cpu"):
+                       revision: str | None = None, device: str = "cpu", dtype: str = "auto"):
     """The base model with a LoRA adapter merged in (1.5x faster generation), or a full model
     (`revision`: the commit, when `base_dir` is a hub id), on `device` (a GPU: loaded straight
-    onto it, never held in CPU memory whole)."""
+    onto it, never held in CPU memory whole), in `dtype` (a `base.dtype` setting, resolved for
+    the device: the adapter is merged at that precision, on the device)."""
     from transformers import AutoModelForCausalLM
 
     source = model_dir if model_dir and not is_adapter(model_dir) else base_dir
     placement = {} if device == "cpu" else {"device_map": device}
-    model = AutoModelForCausalLM.from_pretrained(require_safetensors(source), dtype="auto",
+    model = AutoModelForCausalLM.from_pretrained(require_safetensors(source),
+                                                 dtype=resolve_dtype(dtype, device),
                                                  use_safetensors=True, revision=revision,
                                                  **placement)
     if model_dir and is_adapter(model_dir):
@@ -54,10 +77,12 @@ def require_safetensors(folder: str | Path) -> str | Path:
     return folder
 
 
-def load_for_training(base_dir: str | Path, full: bool):
-    """Full fine-tuning trains fp32 weights; LoRA keeps the base in its saved dtype."""
+def load_for_training(base_dir: str | Path, full: bool, dtype: str = "auto", device: str = "cpu"):
+    """Full fine-tuning trains fp32 master weights (mixed precision computes in bf16 on a GPU);
+    LoRA holds the frozen base in `dtype` resolved for the device (bfloat16 on a GPU: half the
+    memory of fp32), its adapter weights in fp32 (PEFT's default)."""
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.float32 if full else "auto"
+    dtype = torch.float32 if full else resolve_dtype(dtype, device)
     return AutoModelForCausalLM.from_pretrained(require_safetensors(base_dir), dtype=dtype,
                                                 use_safetensors=True)

@@ -50,6 +50,15 @@ def chat_prompt(tokenizer, user: str, assistant_prefix: str = "") -> str:
     return text + assistant_prefix
 
 
+def encode(tokenizer, texts) -> list[list[int]]:
+    """The token ids of rendered prompts (and training's completions): the one tokenisation
+    every engine and the trainer use. The chat template already wrote any BOS the model wants
+    (Llama 3's opens with <|begin_of_text|>), so the tokenizer adds no special tokens: adding
+    them would start every prompt with two BOS tokens."""
+    texts = list(texts)
+    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+
 def chat_example(tokenizer, user: str, assistant: str) -> tuple[str, str]:
     """Split a one-turn conversation into (prompt, completion) text for training."""
     prompt = chat_prompt(tokenizer, user)

@@ -152,45 +152,63 @@ def save_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
 
 def load_checkpoint(path: Path, accelerator, loss_model, optimizer, schedule,
                     setup: dict) -> list[float]:
-    """Restore what `save_checkpoint` wrote (every process reads it); return the losses of the
-    steps already done. A checkpoint made on another device or number of processes is not
-    resumed: its steps are run again."""
+    """Restore what `save_checkpoint` wrote; return the losses of the steps already done. The
+    main process alone reads the weights and moments and broadcasts them tensor by tensor (into
+    each process's shards under FSDP), so a node's host memory holds the checkpoint once, not
+    once per process; every process reads only the metadata and its own random state. A
+    checkpoint made on another device or number of processes is not resumed: its steps are run
+    again."""
     import torch
     from safetensors import safe_open
-    from safetensors.torch import load_file
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
     with safe_open(path, "pt") as handle:
         meta = json.loads(handle.metadata()["state"])
-    if meta.get("setup") != setup:
-        if accelerator.is_main_process:
-            print(f"{path}: made with {meta.get('setup')}, this run is {setup}: starting over",
-                  file=sys.stderr)
-        return []
-    tensors = load_file(path)
-    weights = {k.removeprefix("param."): v for k, v in tensors.items() if k.startswith("param.")}
-    weights.update({name: weights[first] for name, first in meta["aliases"].items()})
-    moments: dict[str, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
-            moments.setdefault(name, {})[moment] = value
-    missing = {name for name, p in accelerator.unwrap_model(loss_model).named_parameters()
-               if p.requires_grad} - set(weights)
-    if missing:  # frozen weights come from the base model; trainable ones must all be here
-        raise RuntimeError(f"{path}: no saved weights for {sorted(missing)[:3]}")
+        if meta.get("setup") != setup:
+            if accelerator.is_main_process:
+                print(f"{path}: made with {meta.get('setup')}, this run is {setup}: starting over",
+                      file=sys.stderr)
+            return []
+        rank = accelerator.process_index
+        random_state = {key: handle.get_slice(key)[rank:rank + 1][0].clone()
+                        for key in ("rng", "cuda_rng") if key in handle.keys()}
+        broadcast = accelerator.num_processes > 1
+        if accelerator.is_main_process or not broadcast:
+            weights, moments = _saved_state(handle, meta)
+        else:  # one small tensor: an empty dict would make torch skip the model's broadcast
+            first = next(key for key in handle.keys() if key.startswith("param."))
+            weights, moments = {first.removeprefix("param."): handle.get_tensor(first)}, {}
+    if accelerator.is_main_process or not broadcast:
+        missing = {name for name, p in accelerator.unwrap_model(loss_model).named_parameters()
+                   if p.requires_grad} - set(weights)
+        if missing:  # frozen weights come from the base model; trainable ones must all be here
+            raise RuntimeError(f"{path}: no saved weights for {sorted(missing)[:3]}")
     set_state_dict(loss_model, _raw(optimizer), model_state_dict=weights,
                    optim_state_dict={"state": moments, "param_groups": meta["param_groups"]},
-                   options=StateDictOptions(full_state_dict=True, strict=False))
+                   options=StateDictOptions(full_state_dict=True, strict=False,
+                                            broadcast_from_rank0=broadcast))
     schedule.load_state_dict(meta["schedule"])
     if accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(meta["scaler"])
-    rank = accelerator.process_index
-    # a copy: torch reads a generator state from the start of its storage, not the row's offset
-    torch.set_rng_state(tensors["rng"][rank].clone())
-    if "cuda_rng" in tensors:
-        torch.cuda.set_rng_state(tensors["cuda_rng"][rank].clone(), accelerator.device)
+    # copies: torch reads a generator state from the start of its storage, not the row's offset
+    torch.set_rng_state(random_state["rng"])
+    if "cuda_rng" in random_state:
+        torch.cuda.set_rng_state(random_state["cuda_rng"], accelerator.device)
     return meta["losses"]
+
+
+def _saved_state(handle, meta: dict) -> tuple[dict, dict]:
+    """The trainable weights (tied ones under each name) and the optimizer moments of an open
+    checkpoint."""
+    weights = {key.removeprefix("param."): handle.get_tensor(key) for key in handle.keys()
+               if key.startswith("param.")}
+    weights.update({name: weights[first] for name, first in meta["aliases"].items()})
+    moments: dict[str, dict] = {}
+    for key in handle.keys():
+        if key.startswith("optimizer."):
+            name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
+            moments.setdefault(name, {})[moment] = handle.get_tensor(key)
+    return weights, moments
 
 
 def _full_state_options():

@@ -25,8 +25,8 @@ import torch
 from tqdm import tqdm
 
 from humpback.config import ParamsError, TrainParams
-from humpback.models import load_for_training, load_tokenizer
-from humpback.prompts import chat_example
+from humpback.models import load_for_training, load_tokenizer, saved_dtype
+from humpback.prompts import chat_example, encode
 from humpback.resume import load_checkpoint, save_checkpoint
 
 
@@ -40,9 +40,8 @@ def tokenize(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int) -> li
     """(user, assistant) pairs -> token ids cut at max_length; examples left without targets drop."""
     examples = []
     for user, assistant in pairs:
-        prompt, completion = chat_example(tokenizer, user, assistant)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][:max_length]
-        target_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        prompt_ids, target_ids = encode(tokenizer, chat_example(tokenizer, user, assistant))
+        prompt_ids = prompt_ids[:max_length]
         target_ids = target_ids[: max_length - len(prompt_ids)]
         if target_ids:
             examples.append(Example(prompt_ids, target_ids))
@@ -58,19 +57,22 @@ def train(
     desc: str = "train",
     on_step: Callable[[int, float], None] | None = None,
     checkpoint: Path | None = None,
+    dtype: str = "auto",
 ) -> dict:
     """Fine-tune the base model on (user, assistant) pairs and save the adapter (or full model).
     With `checkpoint`, the state is saved there every `checkpoint_every` steps and a run killed
     part-way resumes from it, ending with the same bytes as a run never interrupted. `desc` names
     the params section (backward, forward) in errors. Every process of a launch calls this; only
-    the main one writes."""
+    the main one writes. `dtype` (base.dtype) is the precision the frozen LoRA base is held in
+    and a full fine-tune is saved in (fp32 master weights while it trains)."""
     torch.manual_seed(seed)
     accelerator, setup = make_accelerator(params, desc)
     tokenizer = load_tokenizer(base_dir)
     examples = tokenize(tokenizer, pairs, params.max_length)
     if not examples:
         raise ValueError(f"{desc}: no training example has output tokens within max_length")
-    model = _prepare(load_for_training(base_dir, params.method == "full"), params)
+    model = _prepare(load_for_training(base_dir, params.method == "full", dtype,
+                                       setup["device"]), params)
     trainable = [p for p in model.parameters() if p.requires_grad]
     trainable_parameters = sum(p.numel() for p in trainable)
     optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate,
@@ -83,8 +85,10 @@ def train(
         torch.manual_seed(seed * 1_000_003 + rank + 1)
     batches = _batch_order(len(examples), params, seed)
     losses: list[float] = []
+    resumable = {**setup, "dtype": dtype}  # a checkpoint of another precision is not resumed
     if checkpoint is not None and checkpoint.exists():
-        losses = load_checkpoint(checkpoint, accelerator, loss_model, optimizer, schedule, setup)
+        losses = load_checkpoint(checkpoint, accelerator, loss_model, optimizer, schedule,
+                                 resumable)
     resumed_at = len(losses)
     loss_model.train()
     for step in tqdm(range(len(losses), params.steps), desc=desc, unit="step", initial=len(losses),
@@ -103,8 +107,9 @@ def train(
         done = step + 1
         if checkpoint is not None and params.checkpoint_every and done % params.checkpoint_every == 0 \
                 and done < params.steps:
-            save_checkpoint(checkpoint, accelerator, loss_model, optimizer, schedule, losses, setup)
-    _save(accelerator, loss_model, tokenizer, params, out_dir)
+            save_checkpoint(checkpoint, accelerator, loss_model, optimizer, schedule, losses,
+                            resumable)
+    _save(accelerator, loss_model, tokenizer, params, out_dir, saved_dtype(base_dir))
     if checkpoint is not None and accelerator.is_main_process:
         checkpoint.unlink(missing_ok=True)
     return {
@@ -131,8 +136,27 @@ def make_accelerator(params: TrainParams, section: str):
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         AcceleratorState._reset_state(reset_partial_state=True)  # one process may train twice
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=precision)
+    _fp32_fsdp_outputs(accelerator)
     return accelerator, {"device": device, "mixed_precision": precision,
                          "processes": accelerator.num_processes}
+
+
+def _fp32_fsdp_outputs(accelerator) -> None:
+    """Accelerate's FSDP2 mixed precision casts the root module's output, the loss, to bf16
+    (3 significant digits in the metrics) and reduces gradients in bf16: both stay fp32 here,
+    with the weights gathered and computed in bf16 (param_dtype)."""
+    from accelerate.utils import DistributedType
+
+    plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    if accelerator.distributed_type != DistributedType.FSDP or plugin is None:
+        return
+    policy = plugin.mixed_precision_policy
+    if policy is not None and getattr(policy, "output_dtype", None) is not None:
+        from torch.distributed.fsdp import MixedPrecisionPolicy
+
+        plugin.mixed_precision_policy = MixedPrecisionPolicy(
+            param_dtype=policy.param_dtype, reduce_dtype=torch.float32,
+            output_dtype=torch.float32)
 
 
 def device_and_precision(params: TrainParams, section: str) -> tuple[str, str]:
@@ -161,6 +185,10 @@ def lr_factor(params: TrainParams, step: int) -> float:
 
 
 def _prepare(model, params: TrainParams):
+    if params.gradient_checkpointing:
+        # non-reentrant: gradients reach the LoRA weights though the frozen inputs need none
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
     if params.method == "full":
         model.config.attention_dropout = params.dropout
         return model
@@ -219,9 +247,9 @@ def _step(accelerator, loss_model, micro_batches: list[list[Example]], total_tar
     for index, micro_batch in enumerate(micro_batches):
         last = index == len(micro_batches) - 1  # gradients are exchanged once, after the last
         with contextlib.nullcontext() if last else accelerator.no_sync(loss_model):
-            loss = loss_model(*pad(micro_batch, pad_id, accelerator.device))
+            loss = loss_model(*pad(micro_batch, pad_id, accelerator.device)).float()
             accelerator.backward(loss / total_targets * processes)
-        local_loss += loss.item()
+        local_loss += loss.item()  # summed in Python floats (fp64), reduced in fp64
     if processes > 1:
         local_loss = accelerator.reduce(
             torch.tensor(local_loss, dtype=torch.float64, device=accelerator.device), "sum").item()
@@ -265,8 +293,11 @@ def target_loss_sum(model, input_ids, attention, is_target) -> torch.Tensor:
                                              reduction="sum")
 
 
-def _save(accelerator, loss_model, tokenizer, params: TrainParams, out_dir: str | Path) -> None:
-    """The main process writes the adapter (or full model); FSDP's shards are gathered first."""
+def _save(accelerator, loss_model, tokenizer, params: TrainParams, out_dir: str | Path,
+          dtype: torch.dtype) -> None:
+    """The main process writes the adapter (or full model, in `dtype`: the base's stored dtype,
+    so a bf16 base gives a bf16 fine-tune, not twice its size in fp32); FSDP's shards are
+    gathered first."""
     from accelerate.utils import DistributedType
 
     model = accelerator.unwrap_model(loss_model).model
@@ -282,6 +313,12 @@ def _save(accelerator, loss_model, tokenizer, params: TrainParams, out_dir: str 
         if isinstance(config.target_modules, set):
             config.target_modules = sorted(config.target_modules)
     out_dir = Path(out_dir)
+    if params.method == "full" and dtype != torch.float32:
+        if state is None:
+            state = model.state_dict()
+        state = {key: value.to(dtype) if value.is_floating_point() else value
+                 for key, value in state.items()}
+        model.config.dtype = dtype
     model.save_pretrained(out_dir, safe_serialization=True, state_dict=state)
     if params.method == "full":
         tokenizer.save_pretrained(out_dir)

@@ -16,7 +16,8 @@ def main(base_dir: str, backward_dir: str, segments: str, candidates: str, metri
     sampling = params.augment
     stats = {"segments": check_jsonl(segments, ["id", "text"]), "empty_instructions": 0, "instruction_like": 0}
     runner = ChunkRunner(candidates, EngineSpec(params.engine.backend, base_dir, backward_dir,
-                                                batch_size=sampling.batch_size),
+                                                batch_size=sampling.batch_size,
+                                                dtype=params.base.dtype),
                          params.engine, key=(template, sampling, params.random_seed),
                          desc="augment", unit="segment")
     with timed(stats), JsonlWriter(candidates) as out:

@@ -24,7 +24,7 @@ def main(base_dir: str, seed_train: str, model_dir: str, metrics: str, loss_plot
         checkpoint = checkpoint_path(model_dir, fingerprint(
             pairs, params.backward.train, params.random_seed, Path(base_dir)))
         stats.update(train(base_dir, pairs, params.backward.train, params.random_seed, model_dir,
-                           desc="backward", checkpoint=checkpoint))
+                           desc="backward", checkpoint=checkpoint, dtype=params.base.dtype))
     if not is_main_process():
         return  # one writer: the other processes of a launch only trained
     write_loss_curve(loss_plot, stats.pop("losses"))

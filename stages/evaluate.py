@@ -19,7 +19,8 @@ def main(base_dir: str, model_dir: str, answers: str, metrics: str) -> None:
     generator = generator_name(model_dir)
     max_new_tokens, nll_max_length = params.evaluate.max_new_tokens, params.evaluate.nll_max_length
     runner = ChunkRunner(answers, EngineSpec(params.engine.backend, base_dir, model_dir,
-                                             batch_size=params.evaluate.batch_size),
+                                             batch_size=params.evaluate.batch_size,
+                                             dtype=params.base.dtype),
                          params.engine, key=(tag, params.evaluate), desc="evaluate",
                          unit="instruction")
     results = []

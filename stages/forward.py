@@ -27,7 +27,7 @@ def main(base_dir: str, train_set: str, model_dir: str, metrics: str, loss_plot:
         checkpoint = checkpoint_path(model_dir, fingerprint(
             pairs, params.forward.train, params.random_seed, Path(base_dir)))
         stats.update(train(base_dir, pairs, params.forward.train, params.random_seed, model_dir,
-                           desc="forward", checkpoint=checkpoint))
+                           desc="forward", checkpoint=checkpoint, dtype=params.base.dtype))
     if not is_main_process():
         return  # one writer: the other processes of a launch only trained
     write_loss_curve(loss_plot, stats.pop("losses"))

@@ -31,7 +31,8 @@ def main(base_dir: str, model_dir: str, answers: str, baseline_answers: str, jud
                    for a, o in zip(mine, others) if o is not None]
             for name, others in opponents.items()}
     runner = ChunkRunner(judgements, chosen_spec(settings, params.engine.backend, base_dir,
-                                                 model_dir, settings.batch_size),
+                                                 model_dir, settings.batch_size,
+                                                 params.base.dtype),
                          params.engine, key=(template, settings), desc="judge",
                          unit="comparison")
     records = {name: [] for name in rows}

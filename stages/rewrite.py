@@ -31,7 +31,8 @@ def main(base_dir: str, model_dir: str, curated: str, seed_train: str, rewritten
                        data_file=Path(rewritten).name).save(data_card)
         return
     template = load_template(settings.prompt, {"instruction", "original"})
-    spec = chosen_spec(settings, params.engine.backend, base_dir, model_dir, settings.batch_size)
+    spec = chosen_spec(settings, params.engine.backend, base_dir, model_dir, settings.batch_size,
+                       params.base.dtype)
     runner = ChunkRunner(rewritten, spec, params.engine,
                          key=(template, settings, params.random_seed), desc="rewrite",
                          unit="answer")

@@ -22,7 +22,8 @@ def main(base_dir: str, model_dir: str, candidates: str, scores: str, metrics: s
     stats: dict = {"mode": rating.mode}
     summary = scoring.Summary(rating.mode)
     runner = ChunkRunner(scores, EngineSpec(params.engine.backend, base_dir, model_dir,
-                                            batch_size=rating.batch_size),
+                                            batch_size=rating.batch_size,
+                                            dtype=params.base.dtype),
                          params.engine, key=(template, rating, params.random_seed),
                          desc="score", unit="candidate")
     total = check_jsonl(candidates, ["id", "instruction", "output"])

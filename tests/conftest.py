@@ -26,3 +26,11 @@ def tiny_model(tmp_path_factory) -> Path:
     from tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def bos_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with a Llama-3-like tokenizer: its chat template writes the BOS."""
+    from tiny_model import make_bos_model
+
+    return make_bos_model(tiny_model, tmp_path_factory.mktemp("bos-model"))

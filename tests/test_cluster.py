@@ -233,3 +233,33 @@ def test_an_address_where_no_cluster_listens_is_named_at_once(project):
     assert re.fullmatch(r"error: engine\.ray\.address 127\.0\.0\.1:\d+: no Ray cluster answers "
                         r"there \(Connection refused\)\n",
                         stage.stderr.splitlines(keepends=True)[-1]), stage.stderr[-2000:]
+
+
+
+PROBE = """
+import os, ray
+from humpback.cluster import connect, replica_options
+from humpback.config import RayParams
+
+class Probe:
+    def visible(self):
+        return os.environ.get("CUDA_VISIBLE_DEVICES")
+
+settings = RayParams(None, 1, 0.5, 0)
+connect(settings)  # as a stage starts Ray here, with the job's runtime env
+options = replica_options(settings)
+options.pop("max_task_retries")
+print(repr(ray.get(ray.remote(Probe).options(**options).remote().visible.remote())))
+ray.shutdown()
+"""
+
+
+def test_a_replica_without_gpus_sees_none():
+    """Ray sets CUDA_VISIBLE_DEVICES only for actors given GPUs; a replica with
+    gpus_per_replica: 0 must not see a GPU node's devices (device: auto would pick GPU 0).
+    Run as a stage runs it, in a process of its own that starts Ray."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}  # what a GPU node's driver may have
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
+                         timeout=240, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "''"

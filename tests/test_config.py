@@ -16,7 +16,7 @@ def write_params(tmp_path, change) -> str:
 def test_shipped_params_load():
     params = load_params(ROOT / "params.yaml")
     assert params.models == [0, 1, 2] and params.iterations == {"1": 0, "2": 1}
-    assert params.score.mode == "likelihood" and params.base.dtype == "float32"
+    assert params.score.mode == "likelihood" and params.base.dtype == "auto"
 
 
 @pytest.mark.parametrize("change, message", [

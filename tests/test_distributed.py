@@ -65,3 +65,25 @@ def test_full_fine_tuning_sharded_over_two_processes_matches_one(tmp_path_factor
     assert repro(project, "backward") == {"backward"}
     assert json.loads((project / "metrics/backward.json").read_text())["processes"] == 2
     assert model.read_bytes() == one and loss_curve(project) == one_curve
+
+
+def test_an_fsdp_run_resumes_from_a_checkpoint_rank_0_broadcasts(tiny_model, tmp_path,
+                                                                 monkeypatch):
+    """2-process FSDP2 on gloo: the checkpoint is read by rank 0 alone and broadcast into the
+    shards; the resumed full fine-tune ends in the uninterrupted run's bytes."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    run = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+         "configs/accelerate/fsdp.yaml", "--num_processes", "2", "--main_process_port", "29541",
+         "tests/fsdp_resume.py", str(tiny_model), str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resumed_at_step 2" in run.stdout
+    whole, resumed = (tmp_path / name / "model.safetensors" for name in ("whole", "resumed"))
+    assert resumed.read_bytes() == whole.read_bytes()

@@ -89,7 +89,8 @@ def test_backends_agree_on_the_log_likelihood(tiny_model):
     results = {}
     for backend in ("hf", "vllm"):
         params = dataclasses.replace(PARAMS.engine, backend=backend, cpu_kvcache_gb=1)
-        engine = load_engine(EngineSpec(backend, str(tiny_model), batch_size=2), params)
+        engine = load_engine(EngineSpec(backend, str(tiny_model), batch_size=2,
+                                        dtype="bfloat16"), params)
         try:
             examples = [chat_example(engine.tokenizer, user, answer) for user, answer in PAIRS]
             results[backend] = engine.token_logprobs(examples)
@@ -147,3 +148,58 @@ def test_swapped_pairs_in_likelihood_mode_reuse_the_genuine_pass(engine):
     assert all(r["score"] is None and "logprob_alone" not in r for r in half)
     full = [r["score"] for r in score_candidates(engine, rubric(), swapped, params, seed=0)]
     assert rater_check.swapped_scores(half, {r["id"]: r for r in genuine}) == full
+
+
+@pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=needs_vllm)])
+def test_engines_and_the_trainer_run_the_same_prompt_ids(bos_model, backend):
+    """A chat template that writes the BOS itself (Llama 3's does): every engine runs the ids
+    training builds, with one BOS, not the tokenizer's second."""
+    from tokenisation import check_one_bos, hf_engine_ids, trainer_ids, vllm_engine_ids
+
+    params = dataclasses.replace(PARAMS.engine, backend=backend, cpu_kvcache_gb=1)
+    engine = load_engine(EngineSpec(backend, str(bos_model), batch_size=2), params)
+    try:
+        seen = hf_engine_ids(engine) if backend == "hf" else vllm_engine_ids(engine)
+        assert seen == trainer_ids(engine.tokenizer)
+        check_one_bos(seen, engine.tokenizer)
+    finally:
+        engine.close()
+
+
+def test_target_logprobs_in_chunks_equal_one_full_log_softmax(tiny_model):
+    """Likelihood scoring and the NLL project to the vocabulary a chunk of target rows at a
+    time: the same values as the former single log-softmax over every target row."""
+    from humpback.engines.hf import HFEngine
+    from humpback.models import load_for_inference, load_tokenizer
+
+    engine = HFEngine(load_for_inference(tiny_model), load_tokenizer(tiny_model), batch_size=3)
+    examples = [chat_example(engine.tokenizer, user, answer) for user, answer in PAIRS]
+    whole = engine.token_logprobs(examples)
+    engine.logit_chunk_rows = 3  # many chunks, one cut inside a continuation
+    for chunked, one in zip(engine.token_logprobs(examples), whole):
+        assert chunked == pytest.approx(one, abs=1e-6)
+    # today's formula, written out: every target row's logits, one log-softmax
+    model, tokenizer = engine.model, engine.tokenizer
+    for (context, continuation), got in zip(examples, whole):
+        ids = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+        n = len(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -n - 1:-1].float()
+        expected = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[-n:])[:, None])[:, 0]
+        assert got == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_vllm_cpu_workarounds_stay_on_the_cpu():
+    """Chunked prefill off and eager mode are for vLLM's CPU backend; on a GPU vLLM runs as it
+    intends (CUDA graphs, chunked prefill), in base.dtype like the HF engine."""
+    from humpback.engines.vllm import platform_settings
+
+    auto = PARAMS.engine
+    assert auto.enforce_eager == "auto"
+    assert platform_settings(auto, "auto", on_cpu=True) == {
+        "enforce_eager": True, "enable_chunked_prefill": False, "dtype": "auto"}
+    assert platform_settings(auto, "bfloat16", on_cpu=False) == {
+        "enforce_eager": False, "dtype": "bfloat16"}
+    assert platform_settings(auto, "float32", on_cpu=True)["dtype"] == "auto"  # as before
+    forced = dataclasses.replace(auto, enforce_eager=True)
+    assert platform_settings(forced, "float32", on_cpu=False)["enforce_eager"] is True

@@ -56,6 +56,28 @@ def test_training_fits_the_outputs_and_saves_safetensors(tiny_model, tmp_path, m
     assert len(stats["losses"]) == 30 and stats["final_loss"] < stats["first_loss"]
     weights = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
     assert (tmp_path / "m" / weights).exists()
+    if method == "full":  # fp32 master weights, saved in the base's stored dtype (bf16 here)
+        from safetensors.torch import load_file
+
+        assert {w.dtype for w in load_file(tmp_path / "m" / weights).values()} == {torch.bfloat16}
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_gradient_checkpointing_trains_the_same_steps(tiny_model, tmp_path, method):
+    """Activations recomputed in the backward pass (dropout masks too: the recomputation
+    replays the random state): the same losses as keeping them, within float rounding."""
+    params = dataclasses.replace(PARAMS, method=method, steps=3, dropout=0.1)
+    kept = train(tiny_model, PAIRS, params, seed=0, out_dir=tmp_path / "kept")
+    recomputed = train(tiny_model, PAIRS, dataclasses.replace(params, gradient_checkpointing=True),
+                       seed=0, out_dir=tmp_path / "recomputed")
+    assert recomputed["losses"] == pytest.approx(kept["losses"], rel=1e-5)
+
+
+def test_auto_computes_in_float32_on_the_cpu():
+    from humpback.models import resolve_dtype
+
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("bfloat16", "cpu") == torch.bfloat16
 
 
 def test_same_seed_same_adapter_bytes(tiny_model, tmp_path):
@@ -145,7 +167,9 @@ def test_training_on_the_gpu_agrees_with_the_cpu(tiny_model_fp32, tmp_path):
     for name, device, precision in [("cpu", "cpu", "no"), ("gpu", "cuda", "no"),
                                     ("bf16", "cuda", "bf16")]:
         run = dataclasses.replace(params, device=device, mixed_precision=precision)
-        runs[name] = train(tiny_model_fp32, PAIRS, run, seed=0, out_dir=tmp_path / name)
+        # float32 on the GPU too (base.dtype auto would hold the base in bf16 there)
+        runs[name] = train(tiny_model_fp32, PAIRS, run, seed=0, out_dir=tmp_path / name,
+                           dtype="float32")
         assert (runs[name]["device"], runs[name]["mixed_precision"]) == (device, precision)
     cpu, gpu = (load_file(tmp_path / name / "adapter_model.safetensors") for name in ("cpu", "gpu"))
     assert max((cpu[k] - gpu[k]).abs().max().item() for k in cpu) < 1e-4

@@ -14,7 +14,8 @@ from humpback.prompts import chat_prompt, with_tag
 def chat(instruction: str, model_dir: str, base_dir: str, max_new_tokens: int) -> None:
     """Answer INSTRUCTION with a trained model, in the AI-assistant style the paper asks for."""
     params = load_params()
-    engine = load_engine(EngineSpec(params.engine.backend, base_dir, model_dir, batch_size=1),
+    engine = load_engine(EngineSpec(params.engine.backend, base_dir, model_dir, batch_size=1,
+                                    dtype=params.base.dtype),
                          params.engine)
     prompt = chat_prompt(engine.tokenizer, with_tag(instruction, params.prompts.seed_tag))
     click.echo(engine.generate([prompt], Sampling(max_new_tokens))[0].strip())

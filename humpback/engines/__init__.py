@@ -38,17 +38,20 @@ def load_engine(spec: EngineSpec, params: EngineParams) -> Engine:
     raise ValueError(f"unknown engine backend {spec.backend!r} (known: {', '.join(BACKENDS)})")
 
 
-def chosen_spec(choice, backend: str, base_dir, model_dir, batch_size: int) -> EngineSpec:
-    """The model a params section (config.ModelChoice) chooses, as `judge` and `rewrite` do: `self`
+def chosen_spec(choice, backend: str, base_dir, model_dir, batch_size: int,
+                dtype: str = "auto") -> EngineSpec:
+    """The model a params section chooses the way `judge.model` and `rewrite.model` do: `self`
     (the stage's own model, `model_dir` on the base), `base`, another model (a folder under
     models/sources, or a hub id at `choice.revision`) on the stages' backend, or `http`, an
-    OpenAI-compatible endpoint."""
+    OpenAI-compatible endpoint. `dtype`: base.dtype, for every model but an endpoint."""
     if choice.model == "http":
         return EngineSpec("http", endpoint=Endpoint(choice.base_url, choice.api_model,
                                                     choice.api_key_env, choice.max_in_flight,
                                                     choice.retries, section=choice.SECTION))
     if choice.model == "self":
-        return EngineSpec(backend, str(base_dir), str(model_dir), batch_size=batch_size)
+        return EngineSpec(backend, str(base_dir), str(model_dir), batch_size=batch_size,
+                          dtype=dtype)
     if choice.model == "base":
-        return EngineSpec(backend, str(base_dir), batch_size=batch_size)
-    return EngineSpec(backend, choice.model, revision=choice.revision, batch_size=batch_size)
+        return EngineSpec(backend, str(base_dir), batch_size=batch_size, dtype=dtype)
+    return EngineSpec(backend, choice.model, revision=choice.revision, batch_size=batch_size,
+                      dtype=dtype)

@@ -45,6 +45,7 @@ class EngineSpec:
     model: str | None = None  # None: the base model alone
     revision: str | None = None
     batch_size: int = 8  # hf: prompts per forward pass
+    dtype: str = "auto"  # base.dtype: resolved where the engine loads (humpback.models.resolve_dtype)
     endpoint: Endpoint | None = None  # http only
 
 
@@ -73,6 +74,22 @@ class Engine(Protocol):
     def close(self) -> None:
         """Free the engine's processes and memory now rather than at interpreter exit."""
         ...
+
+
+def encode_pairs(tokenizer, pairs, max_length: int | None) -> list[tuple[list[int], list[int]]]:
+    """(context, continuation) token ids as `token_logprobs` scores them on every backend:
+    tokenized apart, as training tokenizes prompt and completion (humpback.prompts.encode), and
+    cut to `max_length`."""
+    from humpback.prompts import encode
+
+    encoded = []
+    for context_ids, continuation_ids in zip(encode(tokenizer, [c for c, _ in pairs]),
+                                             encode(tokenizer, [c for _, c in pairs])):
+        if not context_ids:
+            raise ValueError("token_logprobs: an empty context (give the chat template's "
+                             "opening for loss(y) alone)")
+        encoded.append(truncate(context_ids, continuation_ids, max_length))
+    return encoded
 
 
 def truncate(context_ids: list[int], continuation_ids: list[int],

@@ -1,6 +1,6 @@
 """Hugging Face transformers behind the engine interface: prompts sorted by length into batches,
-left-padded, in the model's dtype, with a LoRA adapter merged in; on the GPU when there is one
-(`engine.device`)."""
+left-padded, in `base.dtype` resolved for the device (float32 on a CPU, bfloat16 on a GPU), with
+a LoRA adapter merged in; on the GPU when there is one (`engine.device`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Sequence
 
 import torch
 from tqdm import tqdm
+from transformers import GenerationConfig
 
 from humpback.config import EngineParams, ParamsError
-from humpback.engines.base import EngineSpec, Sampling, truncate
+from humpback.engines.base import EngineSpec, Sampling, encode_pairs
+from humpback.prompts import encode
 
 
 def load(spec: EngineSpec, params: EngineParams) -> "HFEngine":
     from humpback.models import load_for_inference, load_tokenizer
 
     device = resolve_device(params.device)
-    model = load_for_inference(spec.base, spec.model, spec.revision, device=device)
+    model = load_for_inference(spec.base, spec.model, spec.revision, device=device,
+                               dtype=spec.dtype)
     return HFEngine(model, load_tokenizer(spec.base, spec.revision), spec.batch_size)
 
 
@@ -39,36 +42,55 @@ class HFEngine:
     def __init__(self, model, tokenizer, batch_size: int, reuse_prefix: bool = True):
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.reuse_prefix = reuse_prefix
+        self.logit_chunk_rows: int | None = None  # None: LOGIT_CHUNK_BYTES of fp32 logits
         self.device = model.device
-        self.tokenizer.padding_side = "left"
+        # Only the model's end-of-turn tokens are kept from its generation_config.json: its
+        # sampling defaults (a repetition penalty, a top_k) would make this backend sample
+        # differently from vLLM, which takes only our settings (`generation_config(...)`).
+        own = model.generation_config
+        self._stops = {"eos_token_id": own.eos_token_id, "bos_token_id": own.bos_token_id,
+                       "pad_token_id": tokenizer.pad_token_id}
+        model.generation_config = GenerationConfig(**self._stops)
 
     def close(self) -> None:
         pass  # freed with the object; nothing runs outside this process
 
     def _batches(self, prompts: Sequence[str], desc: str):
-        """Yield (original indices, encoded batch), longest prompts first."""
-        lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
-        order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+        """Yield (original indices, left-padded batch), longest prompts first."""
+        encoded = encode(self.tokenizer, prompts)
+        order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
         with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not desc) as bar:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
-                batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt",
-                                       padding=True, add_special_tokens=False)
-                yield start // self.batch_size, idx, batch.to(self.device)
+                yield start // self.batch_size, idx, self._left_padded([encoded[i] for i in idx])
                 bar.update(len(idx))
+
+    def _left_padded(self, rows: list[list[int]]) -> dict:
+        width = max(map(len, rows))
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, ids in enumerate(rows):
+            input_ids[row, width - len(ids):], mask[row, width - len(ids):] = torch.tensor(ids), 1
+        return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
+
+    def generation_config(self, sampling: Sampling) -> GenerationConfig:
+        """Every setting that shapes the sampled tokens, from our params alone. Unset fields
+        would be filled from the model's generation_config.json and the library's defaults
+        (top_k 50): top_k 0 keeps nucleus sampling pure, as vLLM samples."""
+        sample = sampling.temperature > 0
+        warpers = {"temperature": sampling.temperature, "top_p": sampling.top_p,
+                   "top_k": 0, "typical_p": 1.0} if sample else {}  # greedy: none apply
+        return GenerationConfig(
+            **self._stops, **warpers, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
+            repetition_penalty=1.0, no_repeat_ngram_size=0, num_beams=1)
 
     @torch.inference_mode()
     def generate(self, prompts, sampling: Sampling, desc: str = "") -> list[str]:
         out: list[str] = [""] * len(prompts)
-        sample = sampling.temperature > 0
+        config = self.generation_config(sampling)
         for number, idx, batch in self._batches(prompts, desc):
             torch.manual_seed(sampling.seed + number)  # per batch: same inputs, same bytes
-            tokens = self.model.generate(
-                **batch, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
-                temperature=sampling.temperature if sample else None,
-                top_p=sampling.top_p if sample else None, top_k=None,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
+            tokens = self.model.generate(**batch, generation_config=config)
             new = tokens[:, batch["input_ids"].shape[1]:]
             for i, text in zip(idx, self.tokenizer.batch_decode(new, skip_special_tokens=True)):
                 out[i] = text
@@ -78,7 +100,7 @@ class HFEngine:
     def next_token_probs(self, prompts, token_ids, desc: str = "") -> list[list[float]]:
         """One forward pass per prompt. The token prefix shared by every prompt (the rubric) is
         run once and its key/value cache reused for each batch."""
-        encoded = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        encoded = encode(self.tokenizer, prompts)
         shared = _common_prefix_length(encoded) if self.reuse_prefix else 0
         prefix_cache = None
         if shared:
@@ -118,14 +140,7 @@ class HFEngine:
                        desc: str = "") -> list[list[float]]:
         """Batches sorted by length, right-padded; logits only where a continuation token is
         predicted (the vocabulary projection is the bulk of the memory)."""
-        encoded = []
-        for context, continuation in pairs:
-            context_ids = self.tokenizer(context, add_special_tokens=False)["input_ids"]
-            if not context_ids:
-                raise ValueError("token_logprobs: an empty context (give the chat template's "
-                                 "opening for loss(y) alone)")
-            encoded.append(truncate(context_ids, self.tokenizer(
-                continuation, add_special_tokens=False)["input_ids"], max_length))
+        encoded = encode_pairs(self.tokenizer, pairs, max_length)
         out: list[list[float]] = [[] for _ in pairs]
         order = sorted((i for i, (_, cont) in enumerate(encoded) if cont),
                        key=lambda i: (len(encoded[i][0]) + len(encoded[i][1]), i))
@@ -146,9 +161,9 @@ class HFEngine:
         input_ids, mask, is_target = (t.to(self.device) for t in (input_ids, mask, is_target))
         hidden = self.model.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
         predicts_target = is_target[:, 1:]  # the hidden state at i predicts the token at i + 1
-        logits = self.model.get_output_embeddings()(hidden[:, :-1][predicts_target]).float()
-        targets = input_ids[:, 1:][predicts_target]
-        picked = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0].cpu().tolist()
+        picked = target_logprobs(self.model.get_output_embeddings(),
+                                 hidden[:, :-1][predicts_target], input_ids[:, 1:][predicts_target],
+                                 self.logit_chunk_rows).cpu().tolist()
         out, start = [], 0
         for _, continuation in batch:  # targets come row by row, in order
             out.append(picked[start:start + len(continuation)])
@@ -161,6 +176,28 @@ class HFEngine:
         for row, ids in enumerate(rows):
             input_ids[row, :len(ids)], mask[row, :len(ids)] = torch.tensor(ids), 1
         return input_ids, mask
+
+
+# fp32 logits held at once when scoring targets: 1 GiB is 2,048 rows of Llama 3's 128k vocabulary
+# (a batch at docs/cluster.md's 8B sizes has ~100k target tokens: 50 GB whole, twice with its
+# log-softmax); the default CPU run's batches mostly fit in one chunk.
+LOGIT_CHUNK_BYTES = 2**30
+
+
+def target_logprobs(head, states: torch.Tensor, targets: torch.Tensor,
+                    chunk_rows: int | None = None) -> torch.Tensor:
+    """log p(target) for each row of `states` (hidden states, one per predicted token), the
+    vocabulary projection and its log-softmax made `chunk_rows` rows at a time, so that memory
+    stays at one chunk of fp32 logits however many tokens a batch scores. Each row's value is
+    computed as by one log-softmax over the whole batch (row-wise operations)."""
+    rows = chunk_rows or max(1, LOGIT_CHUNK_BYTES // (4 * head.weight.shape[0]))
+    picked = []
+    for start in range(0, len(targets), rows):
+        logits = head(states[start:start + rows]).float()
+        picked.append(torch.log_softmax(logits, dim=-1)
+                      .gather(1, targets[start:start + rows, None])[:, 0])
+        del logits
+    return torch.cat(picked) if picked else states.new_zeros(0, dtype=torch.float32)
 
 
 def _common_prefix_length(sequences: list[list[int]]) -> int:
